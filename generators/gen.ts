@@ -1,0 +1,55 @@
+// Runs every generator. `npm run gen` writes; `npm run gen:check` fails on any difference, and on
+// any file in generated/ that no generator produces (an orphan).
+import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { generateServer, serverFile } from "./server.generator.ts";
+import { generateClient, clientFile } from "./client.generator.ts";
+import { generateDiagrams, diagramsFile } from "./diagram.generator.ts";
+import { generatedDir } from "./common.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+export interface Output {
+  readonly path: string;
+  readonly generate: () => string;
+}
+
+export const outputs: readonly Output[] = [
+  { path: serverFile, generate: generateServer },
+  { path: clientFile, generate: generateClient },
+  { path: diagramsFile, generate: generateDiagrams },
+];
+
+/** Differences between what the generators produce and what is on disk, as readable lines. */
+export function drift(base: string): string[] {
+  const problems: string[] = [];
+  const expected = new Set(outputs.map((o) => o.path));
+  for (const output of outputs) {
+    const file = join(base, output.path);
+    const want = output.generate();
+    if (!existsSync(file)) problems.push(`${output.path}: missing (run npm run gen)`);
+    else if (readFileSync(file, "utf8") !== want) problems.push(`${output.path}: differs from what ${output.path.replace("generated/", "").replace(".generated", "")} generation produces (run npm run gen)`);
+  }
+  for (const name of readdirSync(join(base, generatedDir))) {
+    const path = `${generatedDir}/${name}`;
+    if (!expected.has(path)) problems.push(`${path}: orphan — no generator writes it; delete it`);
+  }
+  return problems;
+}
+
+function main(): void {
+  if (process.argv.includes("--check")) {
+    const problems = drift(root);
+    for (const p of problems) console.error(`gen:check: ${p}`);
+    if (problems.length > 0) process.exit(1);
+    console.log(`gen:check: ${outputs.length} generated files up to date, no orphans`);
+    return;
+  }
+  for (const output of outputs) {
+    writeFileSync(join(root, output.path), output.generate());
+    console.log(`wrote ${relative(process.cwd(), join(root, output.path))}`);
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) main();

@@ -1,0 +1,401 @@
+// Emits generated/server.generated.ts: a Hono app with one route per served operation of
+// spec/operations.ts. Each route parses the request with the operation's spec schemas, turns it into
+// a server-machine event, runs the machine on the stored enrollment, and turns the machine's reply
+// into the HTTP answer the operations table names.
+import { operations, type OperationSpec, type ResponseSpec } from "../spec/operations.ts";
+import { serverMachine } from "../machines/server.machine.ts";
+import { format, header, machineName, specName } from "./common.ts";
+
+export const serverFile = "generated/server.generated.ts";
+
+type Handling = OperationSpec["handling"];
+
+function literal(value: unknown): string {
+  return JSON.stringify(value);
+}
+
+function repliesTable(op: OperationSpec): string {
+  const entries = Object.entries(op.responses)
+    .filter((entry): entry is [string, ResponseSpec] => entry[1] !== undefined)
+    .map(([kind, response]) => {
+      const parts = [`status: ${response.status}`];
+      if (response.contentType !== undefined) parts.push(`contentType: ${literal(response.contentType)}`);
+      return `${literal(kind)}: { ${parts.join(", ")} }`;
+    });
+  return `{ ${entries.join(", ")} }`;
+}
+
+/** Statements that parse the request into `params`, `query`, `body`, `form` and `authorization`. */
+function parseStatements(op: OperationSpec, used: Set<string>): string[] {
+  const lines: string[] = [];
+  const { request } = op;
+  if (request.params !== undefined) {
+    const name = specName(request.params, `${op.id} params`);
+    used.add(name);
+    lines.push(
+      `const params = ${name}.safeParse(c.req.param());`,
+      `if (!params.success) return problem({ code: "not-found", detail: issues(params.error) });`,
+    );
+  }
+  if (request.query !== undefined) {
+    const name = specName(request.query, `${op.id} query`);
+    used.add(name);
+    lines.push(
+      `const query = ${name}.safeParse(queryOf(c.req.raw));`,
+      `if (!query.success) return problem({ code: "request.invalid", detail: issues(query.error) });`,
+    );
+  }
+  if (request.body !== undefined) {
+    const parser = specName(request.body.parser, `${op.id} body parser`);
+    used.add(parser);
+    const rule = request.body.rule === undefined ? "" : `, ruleId: ${literal(request.body.rule)}`;
+    lines.push(
+      `const raw = await readBody(c.req.raw, ${request.body.maxBytes});`,
+      `if (!raw.ok) return problem(raw.error);`,
+      `const body = ${parser}(raw.value);`,
+      `if (!body.ok) return problem({ code: ${literal(request.body.error)}${rule}, detail: body.error.detail });`,
+    );
+  }
+  if (request.form !== undefined) {
+    const name = specName(request.form, `${op.id} form`);
+    used.add(name);
+    lines.push(
+      `const fields = await readForm(c.req.raw, ${request.formMaxBytes ?? 16 * 1024});`,
+      `if (!fields.ok) return problem(fields.error);`,
+      `const form = ${name}.safeParse(fields.value);`,
+      `if (!form.success) return problem({ code: "request.invalid", detail: issues(form.error) });`,
+    );
+  }
+  if (request.bearer === true) {
+    lines.push(`const authorization = await authorizationFact(host, c.req.header("authorization"));`);
+  }
+  lines.push(`const now = host.now();`);
+  return lines;
+}
+
+/** Statements that build `event`, `locators`, `create` and `extras` for a machine-handled operation. */
+function eventStatements(op: OperationSpec, handling: Extract<Handling, { kind: "event" }>, used: Set<string>): string[] {
+  const lines: string[] = [];
+  switch (handling.event) {
+    case "ENROLL":
+      lines.push(
+        `const device = { PRODUCT: body.value.info.PRODUCT, VERSION: body.value.info.VERSION, LANGUAGE: body.value.info.LANGUAGE };`,
+        `const event: ServerEvent = { type: "ENROLL", authorization, now, device };`,
+        `const create = (): ServerInput => ({ id: host.newReference(), deviceKey: body.value.deviceKey, version: params.data.version, device });`,
+        `const extras: Extras = {};`,
+      );
+      break;
+    case "SIGN_IN_PAGE":
+      lines.push(
+        `const event: ServerEvent = { type: "SIGN_IN_PAGE" };`,
+        `const create = undefined;`,
+        `const extras: Extras = { userIdentifier: query.data["user-identifier"] ?? null };`,
+      );
+      break;
+    case "SIGN_IN":
+      lines.push(
+        `const issued = await host.issueToken(now);`,
+        `const event: ServerEvent = { type: "SIGN_IN", username: form.data.username, password: form.data.password, issuedToken: { hash: issued.hash, expiresAt: issued.expiresAt } };`,
+        `const create = undefined;`,
+        `const extras: Extras = { issuedToken: issued.token, userIdentifier: form.data.username };`,
+      );
+      break;
+    case "CHECK_IN":
+      used.add("checkInEnrollmentId");
+      lines.push(
+        `const enrollmentId = checkInEnrollmentId(body.value);`,
+        `const event: ServerEvent = { type: "CHECK_IN", authorization, now, messageType: body.value.message.MessageType, enrollmentId };`,
+        `const create = undefined;`,
+        `const extras: Extras = {};`,
+      );
+      break;
+  }
+  switch (handling.locate) {
+    case "device-key":
+      lines.push(`const locators: EnrollmentLocator[] = [{ by: "device-key", deviceKey: body.value.deviceKey }];`);
+      break;
+    case "path-ref":
+      lines.push(`const locators: EnrollmentLocator[] = [{ by: "id", id: params.data.ref }];`);
+      break;
+    case "check-in":
+      lines.push(
+        `const locators: EnrollmentLocator[] = [];`,
+        `if (authorization.kind === "bearer") locators.push({ by: "token-hash", tokenHash: authorization.tokenHash });`,
+        `if (enrollmentId !== null) locators.push({ by: "enrollment-id", enrollmentId });`,
+      );
+      break;
+  }
+  const notFound =
+    handling.locate === "check-in"
+      ? `return answer(host, null, replies.${op.id}, extras);`
+      : handling.locate === "path-ref"
+        ? `return problem({ code: "sign-in.unknown" });`
+        : `return problem({ code: "internal" });`;
+  lines.push(
+    `const enrollment = await runEnrollment(host, locators, event, create);`,
+    `if (enrollment === null) ${notFound}`,
+    `return answer(host, enrollment, replies.${op.id}, extras);`,
+  );
+  return lines;
+}
+
+function effectStatements(op: OperationSpec, handling: Extract<Handling, { kind: "effect" }>): string[] {
+  return [`const decision = await host.${handling.effect}(query.data);`, `return answerDiscovery(decision, replies.${op.id});`];
+}
+
+function route(op: OperationSpec, used: Set<string>): string {
+  const { handling } = op;
+  const body = [...parseStatements(op, used)];
+  if (handling.kind === "event") body.push(...eventStatements(op, handling, used));
+  else if (handling.kind === "effect") body.push(...effectStatements(op, handling));
+  return [
+    `  // ${op.id}: ${op.summary} (steps ${op.steps}; ${op.source})`,
+    `  app.on(${literal(op.method)}, ${literal(op.path)}, async (c) => {`,
+    ...body.map((line) => `    ${line}`),
+    `  });`,
+  ].join("\n");
+}
+
+export function generateServer(): string {
+  const used = new Set<string>();
+  const served: readonly OperationSpec[] = operations.filter((op) => op.served);
+  const routes = served.map((op) => route(op, used));
+  const discovery: OperationSpec | undefined = served.find((op) => op.handling.kind === "effect");
+  const serversSchema = discovery?.responses.servers?.schema;
+  const failedSchema = discovery?.responses["well-known-failed"]?.schema;
+  if (serversSchema === undefined || failedSchema === undefined) throw new Error("the discovery operation needs servers and well-known-failed schemas");
+  const serversName = specName(serversSchema, "servers schema");
+  const failedName = specName(failedSchema, "well-known-failed schema");
+  const machine = machineName(serverMachine, "the server machine");
+  const valueImports = [
+    ...new Set([
+      ...used,
+      serversName,
+      failedName,
+      "buildAuthenticationResultUrl",
+      "buildUnrecognizedDevice",
+      "essoHeader",
+      "formatChallenge",
+      "parseAuthorization",
+      "serverErrors",
+    ]),
+  ].sort();
+  const table = served.map((op) => `  ${op.id}: ${repliesTable(op)},`).join("\n");
+
+  const text = `${header("generators/server.generator.ts")}import { Hono } from "hono";
+import { createActor, waitFor } from "xstate";
+import type { z } from "zod";
+import { ${valueImports.join(", ")} } from "../spec/index.ts";
+import type { Challenge, ServerError${used.has("WellKnownQuery") ? "" : ", WellKnownQuery"} } from "../spec/index.ts";
+import { EnrollmentRecord, ${machine}, toRecord } from "../machines/index.ts";
+import type { AuthorizationFact, EnrollmentLocator, EnrollmentStore, ServerActorImplementations, ServerContext, ServerEvent, ServerInput, ServerReplyKind } from "../machines/index.ts";
+
+/** What the discovery effect decided for one account (DISCOVERY-10, -11, -12). */
+export type DiscoveryDecision =
+  | { readonly kind: "servers"; readonly document: z.infer<typeof ${serversName}> }
+  | { readonly kind: "redirect"; readonly location: string }
+  | { readonly kind: "well-known-failed"; readonly body: z.infer<typeof ${failedName}> };
+
+/** Everything the generated server needs from runtime/: storage, effects, clock, randomness. */
+export interface ServerHost {
+  readonly store: EnrollmentStore;
+  /** The server machine's named actors (verifyCredentials, buildProfile). */
+  readonly actors: ServerActorImplementations;
+  now(): number;
+  /** A fresh unguessable reference (≥128 bits) for a new enrollment. */
+  newReference(): string;
+  hashToken(token: string): Promise<string>;
+  issueToken(now: number): Promise<{ readonly token: string; readonly hash: string; readonly expiresAt: number }>;
+  discover(query: WellKnownQuery): Promise<DiscoveryDecision>;
+  challengeFor(enrollment: ServerContext): { readonly challenge: Challenge; readonly essoUrl?: string };
+  renderSignInPage(enrollment: ServerContext, view: { readonly userIdentifier: string | null; readonly failed: boolean }): string;
+  serializeProfile(profile: unknown, enrollment: ServerContext): Promise<Uint8Array<ArrayBuffer>>;
+  /** Called with an unexpected failure; never with a request body, token or password. */
+  reportError?(error: unknown): void;
+}
+
+type ReplyTable = Readonly<Partial<Record<ServerReplyKind | "servers" | "redirect" | "well-known-failed", { readonly status: number; readonly contentType?: string }>>>;
+
+/** Statuses and media types per operation and reply, from spec/operations.ts. */
+const replies = {
+${table}
+} as const satisfies Record<string, ReplyTable>;
+
+interface Extras {
+  readonly issuedToken?: string;
+  readonly userIdentifier?: string | null;
+}
+
+export function createServer(host: ServerHost): Hono {
+  const app = new Hono();
+${routes.join("\n\n")}
+
+  app.notFound(() => problem({ code: "not-found" }));
+  app.onError((error) => {
+    host.reportError?.(error);
+    return problem({ code: "internal" });
+  });
+  return app;
+}
+
+/** A typed failure as application/problem+json; its status comes from spec/errors.ts. */
+function problem(error: ServerError): Response {
+  const { status, title } = serverErrors[error.code];
+  const body = { code: error.code, title, ...(error.ruleId === undefined ? {} : { rule: error.ruleId }), ...(error.detail === undefined ? {} : { detail: error.detail }) };
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/problem+json" } });
+}
+
+function issues(error: z.ZodError): string {
+  return error.issues.map((issue) => \`\${issue.path.map(String).join(".") || "(request)"}: \${issue.message}\`).join("; ");
+}
+
+function queryOf(request: Request): Record<string, string> {
+  const query: Record<string, string> = {};
+  for (const [key, value] of new URL(request.url).searchParams) if (!(key in query)) query[key] = value;
+  return query;
+}
+
+type Read<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ServerError };
+
+/** Reads at most maxBytes of the body; a larger one is refused before it is read whole. */
+async function readBody(request: Request, maxBytes: number): Promise<Read<Uint8Array>> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) return { ok: false, error: { code: "request.too-large", detail: \`at most \${maxBytes} bytes\` } };
+  if (request.body === null) return { ok: true, value: new Uint8Array() };
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const next = await reader.read();
+    if (next.done) break;
+    size += next.value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      return { ok: false, error: { code: "request.too-large", detail: \`at most \${maxBytes} bytes\` } };
+    }
+    chunks.push(next.value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return { ok: true, value: bytes };
+}
+
+/** A url-encoded or multipart form as its first value per field (files are refused). */
+async function readForm(request: Request, maxBytes: number): Promise<Read<Record<string, string>>> {
+  const raw = await readBody(request, maxBytes);
+  if (!raw.ok) return raw;
+  let data: FormData;
+  try {
+    data = await new Response(raw.value.slice(), { headers: { "content-type": request.headers.get("content-type") ?? "" } }).formData();
+  } catch {
+    return { ok: false, error: { code: "request.invalid", detail: "the body is not a form" } };
+  }
+  const fields: Record<string, string> = {};
+  for (const [key, value] of data) {
+    if (typeof value !== "string") return { ok: false, error: { code: "request.invalid", detail: "files are not accepted" } };
+    if (!(key in fields)) fields[key] = value;
+  }
+  return { ok: true, value: fields };
+}
+
+async function authorizationFact(host: ServerHost, value: string | undefined): Promise<AuthorizationFact> {
+  const presented = parseAuthorization(value);
+  return presented.kind === "bearer" ? { kind: "bearer", tokenHash: await host.hashToken(presented.token) } : presented;
+}
+
+/**
+ * Runs the server machine for one event on the enrollment the locators find (or a new one when
+ * \`create\` is given), waits until its named actors have settled, and stores the result.
+ */
+async function runEnrollment(
+  host: ServerHost,
+  locators: readonly EnrollmentLocator[],
+  event: ServerEvent,
+  create: (() => ServerInput) | undefined,
+): Promise<ServerContext | null> {
+  const logic = ${machine}.provide({ actors: host.actors });
+  return host.store.transact(locators, async (found) => {
+    let actor;
+    if (found === null || found === undefined) {
+      if (create === undefined) return { save: null, result: null };
+      actor = createActor(logic, { input: create() });
+    } else {
+      const record = EnrollmentRecord.safeParse(found);
+      if (!record.success) throw new Error(\`a stored enrollment is unreadable: \${issues(record.error)}\`);
+      actor = createActor(logic, { snapshot: ${machine}.resolveState({ value: record.data.state, context: record.data.context }), input: record.data.context });
+    }
+    actor.start();
+    actor.send(event);
+    const settled = await waitFor(actor, (snapshot) => !snapshot.hasTag("busy"), { timeout: 30_000 });
+    actor.stop();
+    return { save: toRecord(String(settled.value), settled.context), result: settled.context };
+  });
+}
+
+/** The machine's reply as HTTP, with the status and media type the operation defines for it. */
+async function answer(host: ServerHost, enrollment: ServerContext | null, table: ReplyTable, extras: Extras): Promise<Response> {
+  const reply = enrollment === null ? ({ kind: "unrecognized-device", ruleId: "ONGOING-9" } as const) : enrollment.reply;
+  if (reply === null) return problem({ code: "internal", detail: "the machine decided no answer" });
+  const spec = table[reply.kind];
+  if (spec === undefined) return problem({ code: "internal", detail: \`this operation has no \${reply.kind} answer\` });
+  const headers = new Headers();
+  if (spec.contentType !== undefined) headers.set("content-type", spec.contentType);
+  switch (reply.kind) {
+    case "challenge": {
+      if (enrollment === null) return problem({ code: "internal" });
+      const { challenge, essoUrl } = host.challengeFor(enrollment);
+      headers.set("www-authenticate", formatChallenge(challenge));
+      if (essoUrl !== undefined) headers.set(essoHeader, essoUrl);
+      return new Response(null, { status: spec.status, headers });
+    }
+    case "profile": {
+      if (enrollment === null) return problem({ code: "internal" });
+      return new Response(await host.serializeProfile(reply.profile, enrollment), { status: spec.status, headers });
+    }
+    case "sign-in-form": {
+      if (enrollment === null) return problem({ code: "internal" });
+      return new Response(host.renderSignInPage(enrollment, { userIdentifier: extras.userIdentifier ?? null, failed: reply.failed }), { status: spec.status, headers });
+    }
+    case "authentication-result":
+      if (extras.issuedToken === undefined) return problem({ code: "internal" });
+      headers.set("location", buildAuthenticationResultUrl(extras.issuedToken));
+      headers.set("cache-control", "no-store");
+      return new Response(null, { status: spec.status, headers });
+    case "acknowledged":
+      return new Response(null, { status: spec.status, headers });
+    case "unrecognized-device":
+      return new Response(JSON.stringify(buildUnrecognizedDevice()), { status: spec.status, headers });
+    case "error":
+      return problem(reply);
+  }
+}
+
+/** DISCOVERY-10/-11/-12: the effect's decision, checked against the schema before it is sent. */
+function answerDiscovery(decision: DiscoveryDecision, table: ReplyTable): Response {
+  const spec = table[decision.kind];
+  if (spec === undefined) return problem({ code: "internal" });
+  const headers = new Headers();
+  if (spec.contentType !== undefined) headers.set("content-type", spec.contentType);
+  switch (decision.kind) {
+    case "servers": {
+      const document = ${serversName}.safeParse(decision.document);
+      if (!document.success) return problem({ code: "internal", ruleId: "DISCOVERY-10", detail: issues(document.error) });
+      return new Response(JSON.stringify(document.data), { status: spec.status, headers });
+    }
+    case "redirect":
+      headers.set("location", decision.location);
+      return new Response(null, { status: spec.status, headers });
+    case "well-known-failed": {
+      const body = ${failedName}.safeParse(decision.body);
+      if (!body.success) return problem({ code: "internal", ruleId: "DISCOVERY-11", detail: issues(body.error) });
+      return new Response(JSON.stringify(body.data), { status: spec.status, headers });
+    }
+  }
+}
+`;
+  return format(serverFile, text);
+}

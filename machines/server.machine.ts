@@ -1,0 +1,270 @@
+// The server's view of one enrollment: https://developer.apple.com/documentation/devicemanagement/onboarding-users-with-account-sign-in
+// Pure: facts (token hash, clock) arrive in events; credentials and profiles come from the named
+// actors `verifyCredentials` and `buildProfile`, which runtime/ provides. Every answer the server
+// gives is `context.reply`, set by the transition that decided it; transitions carry their rule id
+// in `meta.rule`.
+import { assign, fromPromise, setup, type PromiseActorLogic } from "xstate";
+import type { EnrollmentVersion } from "../spec/service-discovery.ts";
+import { findMdmPayload, profileViolations } from "../spec/enrollment-profile.ts";
+import type { RuleId } from "../spec/rules.ts";
+import type { ServerErrorCode } from "../spec/errors.ts";
+
+/** What the request presented, with the token already hashed by the runtime (tokens are never kept in clear). */
+export type AuthorizationFact =
+  | { readonly kind: "missing" }
+  | { readonly kind: "malformed" }
+  | { readonly kind: "bearer"; readonly tokenHash: string };
+
+export interface DeviceFacts {
+  readonly PRODUCT: string;
+  readonly VERSION: string;
+  readonly LANGUAGE: string;
+}
+
+export interface IssuedToken {
+  readonly hash: string;
+  readonly expiresAt: number;
+}
+
+export type ServerReply =
+  | { readonly kind: "challenge"; readonly ruleId: RuleId }
+  | { readonly kind: "profile"; readonly profile: unknown }
+  | { readonly kind: "sign-in-form"; readonly failed: boolean }
+  | { readonly kind: "authentication-result" }
+  | { readonly kind: "acknowledged" }
+  | { readonly kind: "unrecognized-device"; readonly ruleId: RuleId }
+  | { readonly kind: "error"; readonly code: ServerErrorCode; readonly ruleId?: RuleId };
+
+export type ServerReplyKind = ServerReply["kind"];
+
+export type ServerEvent =
+  | { readonly type: "ENROLL"; readonly authorization: AuthorizationFact; readonly now: number; readonly device: DeviceFacts }
+  | { readonly type: "SIGN_IN_PAGE" }
+  | { readonly type: "SIGN_IN"; readonly username: string; readonly password: string; readonly issuedToken: IssuedToken }
+  | {
+      readonly type: "CHECK_IN";
+      readonly authorization: AuthorizationFact;
+      readonly now: number;
+      readonly messageType: string;
+      readonly enrollmentId: string | null;
+    }
+  | { readonly type: "TOKEN_INVALIDATED" }
+  | { readonly type: "UNENROLL" };
+
+export interface ServerInput {
+  readonly id: string;
+  readonly deviceKey: string;
+  readonly version: EnrollmentVersion;
+  readonly device: DeviceFacts;
+}
+
+export interface ServerContext extends ServerInput {
+  readonly userIdentifier: string | null;
+  readonly managedAppleId: string | null;
+  readonly tokenHash: string | null;
+  readonly tokenExpiresAt: number | null;
+  readonly pendingToken: IssuedToken | null;
+  readonly enrollmentId: string | null;
+  /** The answer to the event just handled; transient, never persisted. */
+  readonly reply: ServerReply | null;
+}
+
+export type VerifyCredentialsInput = { readonly username: string; readonly password: string; readonly expectedUser: string | null };
+export type VerifyCredentialsOutput =
+  | { readonly ok: true; readonly userIdentifier: string; readonly managedAppleId: string }
+  | { readonly ok: false };
+export type BuildProfileInput = {
+  readonly enrollmentRef: string;
+  readonly version: EnrollmentVersion;
+  readonly userIdentifier: string;
+  readonly managedAppleId: string;
+};
+export type BuildProfileOutput = { readonly profile: unknown };
+
+/** The named actors runtime/ provides. */
+export interface ServerActorImplementations {
+  readonly verifyCredentials: PromiseActorLogic<VerifyCredentialsOutput, VerifyCredentialsInput>;
+  readonly buildProfile: PromiseActorLogic<BuildProfileOutput, BuildProfileInput>;
+}
+
+const notProvided = (name: string) => async (): Promise<never> => {
+  throw new Error(`actor ${name} is provided by runtime/`);
+};
+
+
+/** Sign-in for this enrollment: the page, then the credentials (steps 6–11). */
+const signIn = {
+  SIGN_IN_PAGE: { actions: "replySignInForm" },
+  SIGN_IN: { target: "#enrollment.verifyingCredentials", actions: "holdIssuedToken" },
+} as const;
+
+/** Ongoing authorization on check-in (step 19, PROTOCOL.md §6). */
+const checkIn = {
+  CHECK_IN: [
+    { guard: "isCheckOut", target: "#enrollment.checkedOut", actions: ["dropToken", "replyAcknowledged"], meta: { rule: "ONGOING-8" } },
+    { guard: "tokenValid", target: "#enrollment.enrolled", actions: ["recordEnrollmentId", "replyAcknowledged"] },
+    { target: "#enrollment.tokenInvalidated", actions: ["dropToken", { type: "replyChallenge", params: { ruleId: "ONGOING-7" } }], meta: { rule: "ONGOING-7" } },
+  ],
+  TOKEN_INVALIDATED: { target: "#enrollment.tokenInvalidated", actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } },
+} as const;
+
+/** A checked-out or unenrolled device that enrolls again starts a new lifecycle. */
+const startOver = [
+  { guard: "noAuthorization", target: "#enrollment.challenged", actions: ["forgetEnrollment", "recordDevice", { type: "replyChallenge", params: { ruleId: "ENROLL-5" } }], meta: { rule: "ENROLL-5" } },
+  { actions: { type: "replyChallenge", params: { ruleId: "ENROLL2-2" } }, meta: { rule: "ENROLL2-2" } },
+] as const;
+
+export const serverMachine = setup({
+  types: {
+    context: {} as ServerContext,
+    events: {} as ServerEvent,
+    input: {} as ServerInput,
+  },
+  actors: {
+    verifyCredentials: fromPromise<VerifyCredentialsOutput, VerifyCredentialsInput>(notProvided("verifyCredentials")),
+    buildProfile: fromPromise<BuildProfileOutput, BuildProfileInput>(notProvided("buildProfile")),
+  },
+  guards: {
+    noAuthorization: ({ event }) => "authorization" in event && event.authorization.kind === "missing",
+    tokenValid: ({ context, event }) =>
+      "authorization" in event &&
+      event.authorization.kind === "bearer" &&
+      context.tokenHash !== null &&
+      event.authorization.tokenHash === context.tokenHash &&
+      (context.tokenExpiresAt === null || event.now < context.tokenExpiresAt),
+    hasEnrolled: ({ context }) => context.enrollmentId !== null,
+    isCheckOut: ({ event }) => event.type === "CHECK_IN" && event.messageType === "CheckOut",
+    credentialsAccepted: ({ event }) =>
+      "output" in event && typeof event.output === "object" && event.output !== null && "ok" in event.output && event.output.ok === true,
+    profilePassesStep13: ({ context, event }) => {
+      if (!("output" in event) || typeof event.output !== "object" || event.output === null || !("profile" in event.output)) return false;
+      const profile = event.output.profile;
+      if (profileViolations(profile, context.version, { requireModeMatchesVersion: true }).length > 0) return false;
+      // PROFILE-7: the Managed Apple Account is the one mapped to the signed-in user.
+      return findMdmPayload(profile)?.AssignedManagedAppleID === context.managedAppleId;
+    },
+  },
+  actions: {
+    replyChallenge: assign((_, params: { ruleId: RuleId }) => ({ reply: { kind: "challenge", ruleId: params.ruleId } as const })),
+    replyError: assign((_, params: { code: ServerErrorCode; ruleId?: RuleId }) => ({
+      reply: params.ruleId === undefined ? { kind: "error", code: params.code } as const : { kind: "error", code: params.code, ruleId: params.ruleId } as const,
+    })),
+    replyAcknowledged: assign({ reply: { kind: "acknowledged" } }),
+    replyUnrecognized: assign({ reply: { kind: "unrecognized-device", ruleId: "ONGOING-9" } }),
+    replySignInForm: assign({ reply: { kind: "sign-in-form", failed: false } }),
+    replySignInFailed: assign({ reply: { kind: "sign-in-form", failed: true } }),
+    holdIssuedToken: assign(({ event }) => (event.type === "SIGN_IN" ? { pendingToken: event.issuedToken, reply: null } : {})),
+    recordDevice: assign(({ event }) => (event.type === "ENROLL" ? { device: event.device } : {})),
+    recordEnrollmentId: assign(({ context, event }) =>
+      event.type === "CHECK_IN" && event.enrollmentId !== null ? { enrollmentId: event.enrollmentId } : { enrollmentId: context.enrollmentId },
+    ),
+    dropToken: assign({ tokenHash: null, tokenExpiresAt: null }),
+    dropPendingToken: assign({ pendingToken: null }),
+    clearReply: assign({ reply: null }),
+    forgetEnrollment: assign({ userIdentifier: null, managedAppleId: null, tokenHash: null, tokenExpiresAt: null, enrollmentId: null }),
+  },
+}).createMachine({
+  id: "enrollment",
+  initial: "new",
+  context: ({ input }) => ({
+    ...input,
+    userIdentifier: null,
+    managedAppleId: null,
+    tokenHash: null,
+    tokenExpiresAt: null,
+    pendingToken: null,
+    enrollmentId: null,
+    reply: null,
+  }),
+  on: {
+    // Sign-in outside a state that expects one (SIGN_IN_PAGE/SIGN_IN are overridden there).
+    SIGN_IN_PAGE: { actions: { type: "replyError", params: { code: "sign-in.not-expected" } } },
+    SIGN_IN: { actions: { type: "replyError", params: { code: "sign-in.not-expected" } } },
+    CHECK_IN: { actions: "replyUnrecognized", meta: { rule: "ONGOING-9" } },
+    TOKEN_INVALIDATED: { actions: "clearReply" },
+    UNENROLL: { target: ".unenrolled", actions: ["dropToken", assign({ reply: { kind: "acknowledged" } })] },
+    ENROLL: [
+      { guard: "noAuthorization", target: ".challenged", actions: ["recordDevice", { type: "replyChallenge", params: { ruleId: "ENROLL-5" } }], meta: { rule: "ENROLL-5" } },
+      { guard: "tokenValid", target: ".buildingProfile", actions: "recordDevice", meta: { rule: "ENROLL2-3" } },
+      { actions: { type: "replyChallenge", params: { ruleId: "ENROLL2-2" } }, meta: { rule: "ENROLL2-2" } },
+    ],
+  },
+  states: {
+    new: {},
+    challenged: { on: { ...signIn } },
+    verifyingCredentials: {
+      tags: ["busy"],
+      invoke: {
+        id: "verifyingCredentials",
+        src: "verifyCredentials",
+        input: ({ context, event }) => ({
+          username: event.type === "SIGN_IN" ? event.username : "",
+          password: event.type === "SIGN_IN" ? event.password : "",
+          expectedUser: context.userIdentifier,
+        }),
+        onDone: [
+          {
+            guard: "credentialsAccepted",
+            target: "signedIn",
+            actions: assign(({ context, event }) => ({
+              userIdentifier: event.output.ok ? event.output.userIdentifier : context.userIdentifier,
+              managedAppleId: event.output.ok ? event.output.managedAppleId : context.managedAppleId,
+              tokenHash: context.pendingToken?.hash ?? null,
+              tokenExpiresAt: context.pendingToken?.expiresAt ?? null,
+              pendingToken: null,
+              reply: { kind: "authentication-result" } as const,
+            })),
+            meta: { rule: "SIMPLE-4" },
+          },
+          { target: "signInFailed", actions: ["replySignInFailed", "dropPendingToken"], meta: { rule: "SIMPLE-5" } },
+        ],
+        onError: { target: "signInFailed", actions: ["replySignInFailed", "dropPendingToken"], meta: { rule: "SIMPLE-5" } },
+      },
+    },
+    // Where a sign-in lands depends on whether the device had enrolled before it.
+    signedIn: {
+      always: [
+        { guard: "hasEnrolled", target: "reauthenticated", meta: { rule: "ONGOING-10" } },
+        { target: "authenticated" },
+      ],
+    },
+    signInFailed: {
+      always: [{ guard: "hasEnrolled", target: "tokenInvalidated" }, { target: "challenged" }],
+    },
+    authenticated: { on: { ...signIn } },
+    buildingProfile: {
+      tags: ["busy"],
+      invoke: {
+        id: "buildingProfile",
+        src: "buildProfile",
+        input: ({ context }) => ({
+          enrollmentRef: context.id,
+          version: context.version,
+          userIdentifier: context.userIdentifier ?? "",
+          managedAppleId: context.managedAppleId ?? "",
+        }),
+        onDone: [
+          {
+            guard: "profilePassesStep13",
+            target: "profileDelivered",
+            actions: assign(({ event }) => ({ reply: { kind: "profile", profile: event.output.profile } as const })),
+            meta: { rule: "PROFILE-6" },
+          },
+          {
+            target: "authenticated",
+            actions: { type: "replyError", params: { code: "profile.misconfigured", ruleId: "PROFILE-7" } },
+            meta: { rule: "PROFILE-7" },
+          },
+        ],
+        onError: { target: "authenticated", actions: { type: "replyError", params: { code: "profile.misconfigured" } } },
+      },
+    },
+    profileDelivered: { on: { ...signIn, ...checkIn } },
+    enrolled: { on: { ...signIn, ...checkIn } },
+    tokenInvalidated: { on: { ...signIn, ...checkIn } },
+    reauthenticated: { on: { ...signIn, ...checkIn } },
+    checkedOut: { on: { ENROLL: startOver } },
+    unenrolled: { on: { ENROLL: startOver } },
+  },
+});
+

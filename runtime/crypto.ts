@@ -1,0 +1,47 @@
+// Tokens, hashes and comparisons. Randomness is injected so tests can be repeatable; the default is
+// the platform's CSPRNG (WebCrypto, the same on Node and Deno).
+
+export type RandomBytes = (length: number) => Uint8Array;
+
+export const secureRandomBytes: RandomBytes = (length) => crypto.getRandomValues(new Uint8Array(length));
+
+export function base64url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** An opaque token or reference of 256 random bits (at least 128 are required). */
+export function newToken(random: RandomBytes): string {
+  return base64url(random(32));
+}
+
+/** A UUID (v4) from the injected randomness. */
+export function newUuid(random: RandomBytes): string {
+  const b = random(16);
+  b[6] = ((b[6] ?? 0) & 0x0f) | 0x40;
+  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`.toUpperCase();
+}
+
+/** Tokens are stored and looked up only as SHA-256 hashes. */
+export async function hashToken(token: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
+  return base64url(new Uint8Array(digest));
+}
+
+/** Compares two secrets in time that depends only on their lengths. */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  return diff === 0;
+}
+
+/** PBKDF2-SHA-256 password hashing (WebCrypto, so it runs unchanged on Node and Deno). */
+export async function hashPassword(password: string, salt: Uint8Array, iterations = 210_000): Promise<Uint8Array> {
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"]);
+  const bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt: new Uint8Array(salt), iterations }, key, 256);
+  return new Uint8Array(bits);
+}

@@ -1,0 +1,130 @@
+// The runtime side of the device machine: its named actors over the generated client, a web
+// authentication session (what ASWebAuthenticationSession does) and a person who answers it.
+import { createActor, fromPromise, waitFor, type SnapshotFrom } from "xstate";
+import { callbackScheme, type ModelFamily, type TokenRequest, type EnrollmentSsoDocument } from "../spec/index.ts";
+import { deviceMachine, type DeviceActorImplementations, type DeviceInput, type WebAuthOutcome, type HttpAnswer } from "../machines/index.ts";
+import * as client from "../generated/client.generated.ts";
+import type { Fetch } from "../generated/client.generated.ts";
+import { newUuid, secureRandomBytes, type RandomBytes } from "./crypto.ts";
+
+/** A page the person sees in the web session, and what they do with it. */
+export interface WebPage {
+  readonly url: string;
+  readonly status: number;
+  readonly html: string;
+}
+
+export type PersonAction =
+  | { readonly kind: "submit"; readonly action: string; readonly fields: Readonly<Record<string, string>> }
+  | { readonly kind: "cancel" };
+
+export interface Person {
+  /** Answers a page of the web authentication session. */
+  onPage(page: WebPage): PersonAction | Promise<PersonAction>;
+  consentToSso?(document: EnrollmentSsoDocument): boolean | Promise<boolean>;
+  signInManagedAccount?(managedAppleId: string): boolean | Promise<boolean>;
+}
+
+export interface DeviceRuntimeOptions {
+  readonly fetch: Fetch;
+  readonly person: Person;
+  readonly random?: RandomBytes;
+  /** Most redirects and pages a web session goes through before it gives up. */
+  readonly maxWebSteps?: number;
+}
+
+const utf8 = new TextDecoder();
+
+function isCallback(location: string): boolean {
+  return location.toLowerCase().startsWith(`${callbackScheme}:`);
+}
+
+/**
+ * A web authentication session: GET the start URL, follow redirects, show pages to the person and
+ * post what they submit, until a redirect lands on the callback scheme (PROTOCOL.md §8: any
+ * redirect status does) or the person cancels.
+ */
+export async function webAuthenticationSession(
+  fetch: Fetch,
+  person: Person,
+  startUrl: string,
+  maxSteps = 20,
+): Promise<WebAuthOutcome> {
+  let answer: HttpAnswer = await client.webAuthPage(fetch, { url: startUrl });
+  let url = startUrl;
+  for (let step = 0; step < maxSteps; step++) {
+    if (answer.status >= 300 && answer.status < 400) {
+      const location = answer.headers["location"];
+      if (location === undefined) return { kind: "http-error", status: answer.status };
+      if (isCallback(location)) return { kind: "callback", url: location };
+      url = new URL(location, url).toString();
+      answer = await client.webAuthPage(fetch, { url });
+      continue;
+    }
+    const html = utf8.decode(answer.body);
+    if (answer.status !== 200 && answer.status !== 401) return { kind: "http-error", status: answer.status };
+    const action = await person.onPage({ url, status: answer.status, html });
+    if (action.kind === "cancel") return { kind: "cancelled" };
+    url = new URL(action.action, url).toString();
+    answer = await client.webAuthSubmit(fetch, { url, form: { username: action.fields["username"] ?? "", password: action.fields["password"] ?? "" } });
+  }
+  return { kind: "http-error", status: 508 };
+}
+
+/** The device machine's named actors, over HTTP through the generated client. */
+export function deviceActors(options: DeviceRuntimeOptions): DeviceActorImplementations {
+  const { fetch, person } = options;
+  const random = options.random ?? secureRandomBytes;
+  return {
+    discover: fromPromise<HttpAnswer, { url: string }>(async ({ input }) => {
+      const url = new URL(input.url);
+      const query = {
+        "user-identifier": url.searchParams.get("user-identifier") ?? "",
+        "model-family": url.searchParams.get("model-family") ?? "",
+      };
+      return client.wellKnown(fetch, { origin: url.origin, query: { ...query, "model-family": modelFamilyOf(query["model-family"]) } });
+    }),
+    enroll: fromPromise<HttpAnswer, { baseUrl: string; body: Uint8Array; accessToken: string | null }>(({ input }) =>
+      client.enroll(fetch, { url: input.baseUrl, body: input.body, accessToken: input.accessToken }),
+    ),
+    fetchSsoDocument: fromPromise<HttpAnswer, { url: string }>(async ({ input }) => client.toAnswer(await fetch(new Request(input.url)))),
+    consentToSso: fromPromise<{ accepted: boolean }, { document: EnrollmentSsoDocument }>(async ({ input }) => ({
+      accepted: (await person.consentToSso?.(input.document)) ?? true,
+    })),
+    webAuthenticate: fromPromise<WebAuthOutcome, { url: string; callbackScheme: string; userIdentifier: string }>(({ input }) =>
+      webAuthenticationSession(fetch, person, input.url, options.maxWebSteps),
+    ),
+    createState: fromPromise<string, void>(async () => newUuid(random)),
+    requestToken: fromPromise<HttpAnswer, { tokenUrl: string; request: TokenRequest }>(({ input }) =>
+      client.oauth2Token(fetch, { url: input.tokenUrl, form: input.request }),
+    ),
+    signInManagedAccount: fromPromise<{ ok: boolean }, { managedAppleId: string }>(async ({ input }) => ({
+      ok: (await person.signInManagedAccount?.(input.managedAppleId)) ?? true,
+    })),
+    sendMdmRequest: fromPromise<HttpAnswer, { url: string; request: { channel: "checkin" | "command"; messageType: string; body: Uint8Array }; accessToken: string | null }>(
+      ({ input }) => client.checkIn(fetch, { url: input.url, body: input.request.body, accessToken: input.accessToken }),
+    ),
+  };
+}
+
+function modelFamilyOf(value: string): ModelFamily {
+  const families: readonly ModelFamily[] = ["AppleTV", "iPad", "iPhone", "Mac", "RealityDevice", "Watch"];
+  return families.find((f) => f === value) ?? "iPhone";
+}
+
+export type DeviceSnapshot = SnapshotFrom<typeof deviceMachine>;
+
+/** Starts the device machine with runtime actors, types the identifier, and waits until enrolled or ended. */
+export async function enrollDevice(
+  input: DeviceInput & { readonly identifier: string },
+  options: DeviceRuntimeOptions & { readonly onStep?: (snapshot: DeviceSnapshot) => void },
+): Promise<DeviceSnapshot> {
+  const actor = createActor(deviceMachine.provide({ actors: deviceActors(options) }), { input });
+  if (options.onStep !== undefined) actor.subscribe(options.onStep);
+  actor.start();
+  actor.send({ type: "SUBMIT_IDENTIFIER", identifier: input.identifier });
+  const settled = await waitFor(actor, (s) => s.status === "done" || s.matches("enrolled") || s.matches("identifierEntry"), { timeout: 60_000 });
+  actor.stop();
+  return settled;
+}
+

@@ -1,0 +1,133 @@
+// The runtime side of the generated server: discovery routing, the directory, profiles, tokens,
+// storage, clock and randomness, all injected — the generated routes and the server machine decide.
+import { fromPromise } from "xstate";
+import {
+  buildEnrollmentProfile,
+  ConfigurationProfile,
+  buildWellKnownFailed,
+  enrollmentModeForVersion,
+  serializeEnrollmentProfile,
+  splitUserIdentifier,
+  type EnrollmentVersion,
+  type IdentityInput,
+} from "../spec/index.ts";
+import type { EnrollmentStore, ServerContext } from "../machines/index.ts";
+import type { DiscoveryDecision, ServerHost } from "../generated/server.generated.ts";
+import { hashToken, newToken, newUuid, secureRandomBytes, type RandomBytes } from "./crypto.ts";
+import type { Directory } from "./directory.ts";
+import { MemoryEnrollmentStore } from "./memory-store.ts";
+import { renderSignInPage } from "./sign-in-page.ts";
+
+export interface ServerOptions {
+  /** Where devices reach this server, e.g. https://mdm.example.com (no trailing slash needed). */
+  readonly publicBaseUrl: string;
+  readonly organizationName: string;
+  /** Domain → the enrollment type its users get (a user may override it in the directory). */
+  readonly domains: Readonly<Record<string, EnrollmentVersion>>;
+  readonly directory: Directory;
+  readonly profile: {
+    readonly identifierPrefix: string;
+    readonly topic: string;
+    readonly serverUrl?: string;
+    readonly checkInUrl?: string;
+    readonly identity: IdentityInput;
+    readonly signMessage?: boolean;
+    readonly serverCapabilities?: readonly string[];
+    /** ADDE only; never sent in a BYOD profile (PROFILE-4). */
+    readonly accessRights?: number;
+  };
+  readonly tokenLifetimeSeconds?: number;
+  readonly store?: EnrollmentStore;
+  readonly random?: RandomBytes;
+  readonly now?: () => number;
+  readonly reportError?: (error: unknown) => void;
+}
+
+export function createServerHost(options: ServerOptions): ServerHost {
+  const random = options.random ?? secureRandomBytes;
+  const now = options.now ?? (() => Date.now());
+  const base = options.publicBaseUrl.replace(/\/+$/, "");
+  const lifetime = (options.tokenLifetimeSeconds ?? 3600) * 1000;
+  const { directory } = options;
+
+  const verifyCredentials = fromPromise<
+    { ok: true; userIdentifier: string; managedAppleId: string } | { ok: false },
+    { username: string; password: string; expectedUser: string | null }
+  >(async ({ input }) => {
+    const user = await directory.verify(input.username, input.password);
+    if (user === undefined) return { ok: false };
+    // Re-authentication must be by the person who enrolled the device.
+    if (input.expectedUser !== null && input.expectedUser.toLowerCase() !== user.userIdentifier.toLowerCase()) return { ok: false };
+    return { ok: true, userIdentifier: user.userIdentifier, managedAppleId: user.managedAppleId };
+  });
+
+  const buildProfile = fromPromise<{ profile: unknown }, { enrollmentRef: string; version: EnrollmentVersion; userIdentifier: string; managedAppleId: string }>(
+    async ({ input }) => {
+      const mode = enrollmentModeForVersion(input.version);
+      const p = options.profile;
+      const built = buildEnrollmentProfile({
+        organizationName: options.organizationName,
+        identifierPrefix: p.identifierPrefix,
+        uuids: { profile: newUuid(random), mdm: newUuid(random), identity: newUuid(random) },
+        mdm: {
+          ServerURL: p.serverUrl ?? `${base}/mdm/server`,
+          CheckInURL: p.checkInUrl ?? `${base}/mdm/checkin`,
+          Topic: p.topic,
+          ...(p.signMessage === undefined ? {} : { SignMessage: p.signMessage }),
+          ...(p.serverCapabilities === undefined ? {} : { ServerCapabilities: p.serverCapabilities }),
+          ...(p.accessRights === undefined || mode === "BYOD" ? {} : { AccessRights: p.accessRights }),
+        },
+        enrollmentMode: mode,
+        assignedManagedAppleID: input.managedAppleId,
+        identity: p.identity,
+      });
+      if (!built.ok) throw new Error(`${built.error.ruleId}: ${built.error.detail}`);
+      return { profile: built.value };
+    },
+  );
+
+  return {
+    store: options.store ?? new MemoryEnrollmentStore(),
+    actors: { verifyCredentials, buildProfile },
+    now,
+    newReference: () => newToken(random),
+    hashToken,
+    async issueToken(at) {
+      const token = newToken(random);
+      return { token, hash: await hashToken(token), expiresAt: at + lifetime };
+    },
+    async discover(query): Promise<DiscoveryDecision> {
+      const split = splitUserIdentifier(query["user-identifier"]);
+      const domainVersion = split.ok ? options.domains[split.value.domain.toLowerCase()] : undefined;
+      const user = directory.find(query["user-identifier"]);
+      const version = user?.version ?? domainVersion;
+      if (domainVersion === undefined || user === undefined || version === undefined) {
+        return {
+          kind: "well-known-failed",
+          body: buildWellKnownFailed({
+            message: "This account can't enroll a device here. Check the address, or ask your IT department.",
+            description: domainVersion === undefined ? "unknown domain" : "unknown user",
+          }),
+        };
+      }
+      return { kind: "servers", document: { Servers: [{ Version: version, BaseURL: `${base}/enroll/${version}` }] } };
+    },
+    challengeFor(enrollment: ServerContext) {
+      return { challenge: { method: "apple-as-web", url: `${base}/authenticate/${enrollment.id}` } };
+    },
+    renderSignInPage(enrollment, view) {
+      return renderSignInPage({
+        organizationName: options.organizationName,
+        action: `${base}/authenticate/${enrollment.id}`,
+        userIdentifier: view.userIdentifier,
+        failed: view.failed,
+      });
+    },
+    async serializeProfile(profile) {
+      const parsed = ConfigurationProfile.safeParse(profile);
+      if (!parsed.success) throw new Error("the machine delivered something that is not a Configuration profile");
+      return new TextEncoder().encode(serializeEnrollmentProfile(parsed.data));
+    },
+    ...(options.reportError === undefined ? {} : { reportError: options.reportError }),
+  };
+}

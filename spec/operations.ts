@@ -1,0 +1,206 @@
+// The operations table: every HTTP exchange of the flow, the single input of generators/.
+// Schemas and parsers are referenced by value; the generators find their export names in spec/index.ts.
+import { z } from "zod";
+import type { Result } from "./result.ts";
+import type { ServerErrorCode } from "./errors.ts";
+import type { RuleId } from "./rules.ts";
+import { wellKnownPath, WellKnownQuery, WellKnownRequest, ServerWellKnownResponse, EnrollPathParams } from "./service-discovery.ts";
+import { enrollRequestMaxBytes, parseEnrollRequestBody } from "./enroll-request.ts";
+import { SimpleSignInForm, WebAuthQuery } from "./web-authentication.ts";
+import { checkInContentType, parseCheckInMessage, profileContentType } from "./check-in.ts";
+import { WellKnownFailed, UnrecognizedDevice } from "./error-responses.ts";
+import { TokenRequest, TokenResponse } from "./oauth2.ts";
+
+export type HttpMethod = "GET" | "POST" | "PUT";
+
+/** A reply the server machine can decide (machines/server.machine.ts `ServerReply`), or an effect's outcome. */
+export type ReplyKind =
+  | "challenge"
+  | "profile"
+  | "sign-in-form"
+  | "authentication-result"
+  | "acknowledged"
+  | "unrecognized-device"
+  | "error"
+  | "servers"
+  | "redirect"
+  | "well-known-failed";
+
+export interface ResponseSpec {
+  readonly status: number;
+  readonly contentType?: string;
+  /** A schema every body of this response must satisfy before it is sent. */
+  readonly schema?: z.ZodType;
+  readonly headers?: readonly string[];
+  readonly description: string;
+}
+
+export type RawBodyParser = (body: Uint8Array) => Result<unknown, { code: string; detail: string }>;
+
+export interface OperationSpec {
+  /** Function name in the generated client and handler name in the generated server. */
+  readonly id: string;
+  readonly summary: string;
+  /** Apple's step numbers and the page the step is documented on. */
+  readonly steps: string;
+  readonly source: string;
+  readonly method: HttpMethod;
+  /** Hono route pattern; the path role is what the URL is for (a BaseURL may be configured elsewhere). */
+  readonly path: string;
+  readonly pathRole: "well-known" | "enroll" | "web-auth" | "check-in" | "oauth2-token";
+  /** Served by the generated server now; false for operations whose server side arrives later. */
+  readonly served: boolean;
+  readonly request: {
+    readonly params?: z.ZodType;
+    readonly query?: z.ZodType;
+    /** The query the client builds (stricter than what the server tolerates). */
+    readonly clientQuery?: z.ZodType;
+    /** application/x-www-form-urlencoded or multipart form. */
+    readonly form?: z.ZodType;
+    /** Raw body, size-limited, parsed by a spec function. */
+    readonly body?: {
+      readonly parser: RawBodyParser;
+      readonly maxBytes: number;
+      readonly error: ServerErrorCode;
+      readonly rule?: RuleId;
+      readonly contentType: string;
+    };
+    readonly formMaxBytes?: number;
+    readonly bearer?: boolean;
+    /** Redirect handling of the client: follow (DISCOVERY-8) or hand the redirect back (web authentication). */
+    readonly redirect: "follow" | "manual";
+  };
+  /** Either a server-machine event (and how the enrollment is found), or a named effect of the host. */
+  readonly handling:
+    | { readonly kind: "event"; readonly event: "ENROLL" | "SIGN_IN_PAGE" | "SIGN_IN" | "CHECK_IN"; readonly locate: "device-key" | "path-ref" | "check-in" }
+    | { readonly kind: "effect"; readonly effect: "discover" }
+    | { readonly kind: "none" };
+  readonly responses: Partial<Record<ReplyKind, ResponseSpec>>;
+}
+
+/** The path of a web-auth URL carries the enrollment's reference: the client replaces the query (SIMPLE-1). */
+export const WebAuthPathParams = z.object({ ref: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/) });
+export type WebAuthPathParams = z.infer<typeof WebAuthPathParams>;
+
+const simple = "https://developer.apple.com/documentation/devicemanagement/implementing-the-simple-authentication-account-driven-enrollment-flow";
+const oauth = "https://developer.apple.com/documentation/devicemanagement/implementing-the-oauth2-authentication-account-driven-enrollment-flow";
+const onboarding = "https://developer.apple.com/documentation/devicemanagement/onboarding-users-with-account-sign-in";
+
+const errorResponse: ResponseSpec = { status: 400, contentType: "application/problem+json", description: "a typed error; the status comes from spec/errors.ts" };
+
+export const operations = [
+  {
+    id: "wellKnown",
+    summary: "Service discovery: which service and which kind of enrollment serve this account",
+    steps: "2–3",
+    source: simple,
+    method: "GET",
+    path: wellKnownPath,
+    pathRole: "well-known",
+    served: true,
+    request: { query: WellKnownQuery, clientQuery: WellKnownRequest, redirect: "follow" },
+    handling: { kind: "effect", effect: "discover" },
+    responses: {
+      servers: { status: 200, contentType: "application/json", schema: ServerWellKnownResponse, description: "DISCOVERY-10" },
+      redirect: { status: 302, headers: ["Location"], description: "DISCOVERY-12: the target carries the query itself" },
+      "well-known-failed": { status: 403, contentType: "application/json", schema: WellKnownFailed, description: "DISCOVERY-11" },
+      error: errorResponse,
+    },
+  },
+  {
+    id: "enroll",
+    summary: "Enroll request: first without a token (challenged), then with one (the profile)",
+    steps: "4–5, 12–13",
+    source: simple,
+    method: "POST",
+    path: "/enroll/:version",
+    pathRole: "enroll",
+    served: true,
+    request: {
+      params: EnrollPathParams,
+      // ENROLL-2: the server ignores Content-Type; this is what the client sends.
+      body: { parser: parseEnrollRequestBody, maxBytes: enrollRequestMaxBytes, error: "enroll.body-invalid", rule: "ENROLL-4", contentType: "application/pkcs7-signature" },
+      bearer: true,
+      redirect: "manual",
+    },
+    handling: { kind: "event", event: "ENROLL", locate: "device-key" },
+    responses: {
+      challenge: { status: 401, headers: ["WWW-Authenticate", "X-Apple-MDM-ESSO"], description: "ENROLL-5, ENROLL2-2: empty body" },
+      profile: { status: 200, contentType: profileContentType, description: "ENROLL2-3" },
+      error: errorResponse,
+    },
+  },
+  {
+    id: "webAuthPage",
+    summary: "Web authentication: the sign-in page the device's web session opens",
+    steps: "6–10",
+    source: simple,
+    method: "GET",
+    path: "/authenticate/:ref",
+    pathRole: "web-auth",
+    served: true,
+    request: { params: WebAuthPathParams, query: WebAuthQuery, redirect: "manual" },
+    handling: { kind: "event", event: "SIGN_IN_PAGE", locate: "path-ref" },
+    responses: {
+      "sign-in-form": { status: 200, contentType: "text/html; charset=utf-8", description: "the sign-in form" },
+      error: errorResponse,
+    },
+  },
+  {
+    id: "webAuthSubmit",
+    summary: "Web authentication: the person's credentials; success redirects to the callback scheme",
+    steps: "11",
+    source: simple,
+    method: "POST",
+    path: "/authenticate/:ref",
+    pathRole: "web-auth",
+    served: true,
+    request: { params: WebAuthPathParams, form: SimpleSignInForm, formMaxBytes: 16 * 1024, redirect: "manual" },
+    handling: { kind: "event", event: "SIGN_IN", locate: "path-ref" },
+    responses: {
+      "authentication-result": { status: 308, headers: ["Location"], description: "SIMPLE-4" },
+      "sign-in-form": { status: 401, contentType: "text/html; charset=utf-8", description: "SIMPLE-5: the form again, with the failure" },
+      error: errorResponse,
+    },
+  },
+  {
+    id: "checkIn",
+    summary: "MDM check-in, authorized by the enrollment's access token",
+    steps: "19 and after",
+    source: onboarding,
+    method: "PUT",
+    path: "/mdm/checkin",
+    pathRole: "check-in",
+    served: true,
+    request: {
+      body: { parser: parseCheckInMessage, maxBytes: 256 * 1024, error: "checkin.invalid", contentType: checkInContentType },
+      bearer: true,
+      redirect: "manual",
+    },
+    handling: { kind: "event", event: "CHECK_IN", locate: "check-in" },
+    responses: {
+      acknowledged: { status: 200, description: "accepted" },
+      challenge: { status: 401, headers: ["WWW-Authenticate"], description: "ONGOING-7" },
+      "unrecognized-device": { status: 403, contentType: "application/json", schema: UnrecognizedDevice, description: "ONGOING-9" },
+      error: errorResponse,
+    },
+  },
+  {
+    id: "oauth2Token",
+    summary: "OAuth 2 token request (authorization_code and refresh_token grants)",
+    steps: "12–13 (OAuth 2)",
+    source: oauth,
+    method: "POST",
+    path: "/oauth2/token",
+    pathRole: "oauth2-token",
+    served: false,
+    request: { form: TokenRequest, redirect: "manual" },
+    handling: { kind: "none" },
+    responses: {
+      acknowledged: { status: 200, contentType: "application/json", schema: TokenResponse, description: "OAUTH-7" },
+      error: errorResponse,
+    },
+  },
+] as const satisfies readonly OperationSpec[];
+
+export type OperationId = (typeof operations)[number]["id"];

@@ -1,0 +1,179 @@
+// XML property lists: parsing (plist@5 over xmldom) and building (Apple's own layout).
+import * as plist from "plist";
+import { err, ok, type Result } from "./result.ts";
+
+/**
+ * A property-list value as parsed and built here:
+ * `<string>` string, `<integer>`/`<real>` number, `<true/>`/`<false/>` boolean,
+ * `<date>` Date, `<data>` Uint8Array (never Buffer), `<array>` array, `<dict>` plain object.
+ * `<null/>` is not an Apple type and is refused.
+ */
+export type PlistValue = string | number | boolean | Date | Uint8Array | PlistValue[] | { [key: string]: PlistValue };
+
+export interface PlistError {
+  readonly code: "plist.binary" | "plist.not-xml" | "plist.encoding" | "plist.entity" | "plist.invalid";
+  readonly detail: string;
+}
+
+const predefinedEntity = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)/;
+
+/**
+ * Parses an XML plist (bytes are decoded as UTF-8). Never throws.
+ * Refused: binary plists, OpenStep plists, a DOCTYPE internal subset or `<!ENTITY` (entity
+ * expansion is an amplification/XXE vector; xmldom 0.9 does not expand them today, we don't rely on
+ * it), references to undeclared entities, `<null/>`, integers that aren't numbers, invalid dates.
+ * Integers beyond 2^53 lose precision; a repeated dict key keeps the last value.
+ */
+export function parsePlist(input: Uint8Array | string): Result<PlistValue, PlistError> {
+  let text: string;
+  if (typeof input === "string") {
+    text = input;
+  } else {
+    if (startsWithAscii(input, "bplist")) return err({ code: "plist.binary", detail: "binary plists (bplist00) are not accepted" });
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(input);
+    } catch {
+      return err({ code: "plist.encoding", detail: "the plist is not valid UTF-8" });
+    }
+  }
+  if (text.startsWith("\uFEFF")) text = text.slice(1);
+  if (text.startsWith("bplist")) return err({ code: "plist.binary", detail: "binary plists (bplist00) are not accepted" });
+  // plist.parse would read "{…" or "(…" as OpenStep: only XML is a plist here.
+  if (!text.trimStart().startsWith("<")) return err({ code: "plist.not-xml", detail: "the plist does not start with an XML tag" });
+
+  // Comments and CDATA can legally hold these characters; they are not markup.
+  const markup = text.replace(/<!--[\s\S]*?-->/g, "").replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, "");
+  if (/<!ENTITY/i.test(markup) || /<!DOCTYPE[^>[]*\[/i.test(markup)) {
+    return err({ code: "plist.entity", detail: "a DOCTYPE internal subset or entity declaration is not accepted" });
+  }
+  if (predefinedEntity.test(markup)) {
+    return err({ code: "plist.entity", detail: "only the predefined XML entities and character references are accepted" });
+  }
+
+  let parsed: unknown;
+  try {
+    parsed = plist.parse(text);
+  } catch (e) {
+    return err({ code: "plist.invalid", detail: e instanceof Error ? e.message : "the plist could not be parsed" });
+  }
+  return toPlistValue(parsed, "$");
+}
+
+function startsWithAscii(bytes: Uint8Array, prefix: string): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix.charCodeAt(i)) return false;
+  return true;
+}
+
+// Re-checks the library's output: it yields NaN for a bad <integer>, an Invalid Date for a bad
+// <date>, and null for <null/>, none of which is a plist value.
+function toPlistValue(value: unknown, path: string): Result<PlistValue, PlistError> {
+  const invalid = (what: string) => err({ code: "plist.invalid" as const, detail: `${path}: ${what}` });
+  if (typeof value === "string" || typeof value === "boolean") return ok(value);
+  if (typeof value === "number") return Number.isNaN(value) ? invalid("not a number") : ok(value);
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? invalid("invalid date") : ok(value);
+  if (value instanceof Uint8Array) return ok(Uint8Array.from(value));
+  if (Array.isArray(value)) {
+    const out: PlistValue[] = [];
+    for (const [i, item] of value.entries()) {
+      const r = toPlistValue(item, `${path}[${i}]`);
+      if (!r.ok) return r;
+      out.push(r.value);
+    }
+    return ok(out);
+  }
+  if (typeof value === "object" && value !== null) {
+    const out: { [key: string]: PlistValue } = {};
+    for (const [key, item] of Object.entries(value)) {
+      if (key === "__proto__") return invalid("__proto__ key");
+      const r = toPlistValue(item, `${path}.${key}`);
+      if (!r.ok) return r;
+      out[key] = r.value;
+    }
+    return ok(out);
+  }
+  return invalid(value === null ? "<null/> is not a plist type" : `unexpected ${typeof value}`);
+}
+
+const header =
+  '<?xml version="1.0" encoding="UTF-8"?>\n' +
+  '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n' +
+  '<plist version="1.0">\n';
+
+/**
+ * Builds an XML plist in Apple's layout (tab indent, root element unindented), so a dict of
+ * strings comes out byte-identical to what a device writes. Never throws; for values no plist can
+ * hold: characters XML 1.0 forbids become U+FFFD, non-finite reals are written as Apple does
+ * (nan, +infinity, -infinity), and an Invalid Date (a caller bug) becomes an empty <date></date>,
+ * which every parser refuses, so the mistake shows up where the plist is read.
+ */
+export function buildPlist(value: PlistValue): string {
+  const lines: string[] = [];
+  writeValue(value, 0, lines);
+  return `${header}${lines.join("\n")}\n</plist>\n`;
+}
+
+function writeValue(value: PlistValue, depth: number, lines: string[]): void {
+  const pad = "\t".repeat(depth);
+  if (typeof value === "string") {
+    lines.push(`${pad}<string>${escapeText(value)}</string>`);
+  } else if (typeof value === "boolean") {
+    lines.push(`${pad}<${value ? "true" : "false"}/>`);
+  } else if (typeof value === "number") {
+    lines.push(`${pad}${formatNumber(value)}`);
+  } else if (value instanceof Date) {
+    const t = value.getTime();
+    lines.push(`${pad}<date>${Number.isNaN(t) ? "" : value.toISOString().replace(/\.\d{3}Z$/, "Z")}</date>`);
+  } else if (value instanceof Uint8Array) {
+    lines.push(`${pad}<data>${toBase64(value)}</data>`);
+  } else if (Array.isArray(value)) {
+    if (value.length === 0) {
+      lines.push(`${pad}<array/>`);
+      return;
+    }
+    lines.push(`${pad}<array>`);
+    for (const item of value) writeValue(item, depth + 1, lines);
+    lines.push(`${pad}</array>`);
+  } else {
+    const entries = Object.entries(value).filter((e): e is [string, PlistValue] => e[1] !== undefined);
+    if (entries.length === 0) {
+      lines.push(`${pad}<dict/>`);
+      return;
+    }
+    lines.push(`${pad}<dict>`);
+    for (const [key, item] of entries) {
+      lines.push(`${pad}\t<key>${escapeText(key)}</key>`);
+      writeValue(item, depth + 1, lines);
+    }
+    lines.push(`${pad}</dict>`);
+  }
+}
+
+function formatNumber(n: number): string {
+  if (Number.isNaN(n)) return "<real>nan</real>";
+  if (!Number.isFinite(n)) return `<real>${n > 0 ? "+infinity" : "-infinity"}</real>`;
+  // BigInt avoids "1e+21", which a reader would take as 1.
+  if (Number.isInteger(n)) return `<integer>${BigInt(n).toString()}</integer>`;
+  return `<real>${String(n)}</real>`;
+}
+
+// Outside XML 1.0 Char: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.
+const notXmlChar = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function escapeText(s: string): string {
+  return s
+    .replace(notXmlChar, "\uFFFD")
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    // A raw CR would be read back as LF.
+    .replace(/\r/g, "&#13;");
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
