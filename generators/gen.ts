@@ -29,7 +29,7 @@ export function drift(base: string): string[] {
     const file = join(base, output.path);
     const want = output.generate();
     if (!existsSync(file)) problems.push(`${output.path}: missing (run npm run gen)`);
-    else if (readFileSync(file, "utf8") !== want) problems.push(`${output.path}: differs from what ${output.path.replace("generated/", "").replace(".generated", "")} generation produces (run npm run gen)`);
+    else if (readFileSync(file, "utf8") !== want) problems.push(`${output.path}: out of date (run npm run gen)`);
   }
   for (const name of readdirSync(join(base, generatedDir))) {
     const path = `${generatedDir}/${name}`;
