@@ -7,7 +7,7 @@ import { serverMachine } from "../machines/server.machine.ts";
 export const diagramsFile = "generated/machines.generated.md";
 
 function nodeId(node: AnyStateNode): string {
-  return node.path.length === 0 ? "[*]" : node.path.join("_");
+  return node.path.length === 0 ? "anyState" : node.path.join("_");
 }
 
 function eventLabel(eventType: string): string {
@@ -46,7 +46,7 @@ function walk(node: AnyStateNode, lines: string[]): void {
 }
 
 export function mermaid(machine: AnyStateMachine): string {
-  const lines = ["stateDiagram-v2"];
+  const lines = ["stateDiagram-v2", "  anyState: (any state)"];
   walk(machine.root, lines);
   // The same edge can come from several guarded transitions: keep each labelled edge once.
   return [...new Set(lines)].join("\n");
@@ -72,4 +72,9 @@ ${mermaid(deviceMachine)}
 ${mermaid(serverMachine)}
 \`\`\`
 `;
+}
+
+/** The server machine's diagram as it stands in README.md. */
+export function readmeServerDiagram(): string {
+  return `\`\`\`mermaid\n${mermaid(serverMachine)}\n\`\`\`\n`;
 }

@@ -5,7 +5,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateServer, serverFile } from "./server.generator.ts";
 import { generateClient, clientFile } from "./client.generator.ts";
-import { generateDiagrams, diagramsFile } from "./diagram.generator.ts";
+import { generateDiagrams, diagramsFile, readmeServerDiagram } from "./diagram.generator.ts";
 import { generatedDir } from "./common.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -21,9 +21,42 @@ export const outputs: readonly Output[] = [
   { path: diagramsFile, generate: generateDiagrams },
 ];
 
+/** A region of a hand-written file that a generator keeps up to date, between two marker lines. */
+export interface Region {
+  readonly path: string;
+  readonly begin: string;
+  readonly end: string;
+  readonly generate: () => string;
+}
+
+export const regions: readonly Region[] = [
+  {
+    path: "README.md",
+    begin: "<!-- BEGIN generated: server machine (npm run gen) -->",
+    end: "<!-- END generated: server machine -->",
+    generate: readmeServerDiagram,
+  },
+];
+
+/** The file's text with the region replaced, or null when its markers are missing. */
+export function withRegion(text: string, region: Region): string | null {
+  const start = text.indexOf(region.begin);
+  const stop = text.indexOf(region.end);
+  if (start < 0 || stop < start) return null;
+  return `${text.slice(0, start + region.begin.length)}\n${region.generate()}${text.slice(stop)}`;
+}
+
 /** Differences between what the generators produce and what is on disk, as readable lines. */
 export function drift(base: string): string[] {
   const problems: string[] = [];
+  for (const region of regions) {
+    const file = join(base, region.path);
+    if (!existsSync(file)) continue;
+    const text = readFileSync(file, "utf8");
+    const want = withRegion(text, region);
+    if (want === null) problems.push(`${region.path}: the markers of a generated region are missing`);
+    else if (want !== text) problems.push(`${region.path}: generated region out of date (run npm run gen)`);
+  }
   const expected = new Set(outputs.map((o) => o.path));
   for (const output of outputs) {
     const file = join(base, output.path);
@@ -49,6 +82,13 @@ function main(): void {
   for (const output of outputs) {
     writeFileSync(join(root, output.path), output.generate());
     console.log(`wrote ${relative(process.cwd(), join(root, output.path))}`);
+  }
+  for (const region of regions) {
+    const file = join(root, region.path);
+    const updated = withRegion(readFileSync(file, "utf8"), region);
+    if (updated === null) throw new Error(`${region.path}: the markers of a generated region are missing`);
+    writeFileSync(file, updated);
+    console.log(`updated ${region.path} (${region.begin})`);
   }
 }
 

@@ -183,14 +183,23 @@ export const serverMachine = setup({
     CHECK_IN: { actions: "replyUnrecognized", meta: { rule: "ONGOING-9" } },
     TOKEN_INVALIDATED: { actions: "clearReply" },
     UNENROLL: { target: ".unenrolled", actions: ["dropToken", assign({ reply: { kind: "acknowledged" } })] },
+    // An enroll body is not secret (it can be replayed), so a token-less ENROLL only challenges: it
+    // never moves an enrollment that has a profile back, which would lock its device out.
     ENROLL: [
-      { guard: "noAuthorization", target: ".challenged", actions: ["recordDevice", { type: "replyChallenge", params: { ruleId: "ENROLL-5" } }], meta: { rule: "ENROLL-5" } },
+      { guard: "noAuthorization", actions: { type: "replyChallenge", params: { ruleId: "ENROLL-5" } }, meta: { rule: "ENROLL-5" } },
       { guard: "tokenValid", target: ".buildingProfile", actions: "recordDevice", meta: { rule: "ENROLL2-3" } },
       { actions: { type: "replyChallenge", params: { ruleId: "ENROLL2-2" } }, meta: { rule: "ENROLL2-2" } },
     ],
   },
   states: {
-    new: {},
+    new: {
+      on: {
+        ENROLL: [
+          { guard: "noAuthorization", target: "challenged", actions: ["recordDevice", { type: "replyChallenge", params: { ruleId: "ENROLL-5" } }], meta: { rule: "ENROLL-5" } },
+          { target: "challenged", actions: { type: "replyChallenge", params: { ruleId: "ENROLL2-2" } }, meta: { rule: "ENROLL2-2" } },
+        ],
+      },
+    },
     challenged: { on: { ...signIn } },
     verifyingCredentials: {
       tags: ["busy"],
