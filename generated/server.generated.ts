@@ -53,7 +53,6 @@ export function createServer(host: ServerHost): Hono {
   app.on("GET", "/.well-known/com.apple.remotemanagement", async (c) => {
     const query = WellKnownQuery.safeParse(queryOf(c.req.raw));
     if (!query.success) return problem({ code: "request.invalid", detail: issues(query.error) });
-    const now = host.now();
     const decision = await host.discover(query.data);
     return answerDiscovery(decision, replies.wellKnown);
   });
@@ -84,7 +83,6 @@ export function createServer(host: ServerHost): Hono {
     if (!params.success) return problem({ code: "not-found", detail: issues(params.error) });
     const query = WebAuthQuery.safeParse(queryOf(c.req.raw));
     if (!query.success) return problem({ code: "request.invalid", detail: issues(query.error) });
-    const now = host.now();
     const event: ServerEvent = { type: "SIGN_IN_PAGE" };
     const create = undefined;
     const extras: Extras = { userIdentifier: query.data["user-identifier"] ?? null };
@@ -126,8 +124,8 @@ export function createServer(host: ServerHost): Hono {
     const create = undefined;
     const extras: Extras = {};
     const locators: EnrollmentLocator[] = [];
-    if (authorization.kind === "bearer") locators.push({ by: "token-hash", tokenHash: authorization.tokenHash });
     if (enrollmentId !== null) locators.push({ by: "enrollment-id", enrollmentId });
+    if (authorization.kind === "bearer") locators.push({ by: "token-hash", tokenHash: authorization.tokenHash });
     const enrollment = await runEnrollment(host, locators, event, create);
     if (enrollment === null) return answer(host, null, replies.checkIn, extras);
     return answer(host, enrollment, replies.checkIn, extras);

@@ -69,7 +69,8 @@ function parseStatements(op: OperationSpec, used: Set<string>): string[] {
   if (request.bearer === true) {
     lines.push(`const authorization = await authorizationFact(host, c.req.header("authorization"));`);
   }
-  lines.push(`const now = host.now();`);
+  const usesClock = request.bearer === true || (op.handling.kind === "event" && op.handling.event === "SIGN_IN");
+  if (usesClock) lines.push(`const now = host.now();`);
   return lines;
 }
 
@@ -119,9 +120,10 @@ function eventStatements(op: OperationSpec, handling: Extract<Handling, { kind: 
       break;
     case "check-in":
       lines.push(
+        // The message's own identity first: a token must not pull a check-in into another enrollment.
         `const locators: EnrollmentLocator[] = [];`,
-        `if (authorization.kind === "bearer") locators.push({ by: "token-hash", tokenHash: authorization.tokenHash });`,
         `if (enrollmentId !== null) locators.push({ by: "enrollment-id", enrollmentId });`,
+        `if (authorization.kind === "bearer") locators.push({ by: "token-hash", tokenHash: authorization.tokenHash });`,
       );
       break;
   }

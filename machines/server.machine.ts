@@ -131,7 +131,9 @@ export const serverMachine = setup({
       event.authorization.kind === "bearer" &&
       context.tokenHash !== null &&
       event.authorization.tokenHash === context.tokenHash &&
-      (context.tokenExpiresAt === null || event.now < context.tokenExpiresAt),
+      (context.tokenExpiresAt === null || event.now < context.tokenExpiresAt) &&
+      // ONGOING-7: a token is bound to its enrollment; a check-in naming another one is refused.
+      (event.type !== "CHECK_IN" || event.enrollmentId === null || context.enrollmentId === null || event.enrollmentId === context.enrollmentId),
     hasEnrolled: ({ context }) => context.enrollmentId !== null,
     isCheckOut: ({ event }) => event.type === "CHECK_IN" && event.messageType === "CheckOut",
     credentialsAccepted: ({ event }) =>
