@@ -1,6 +1,7 @@
 // A token authorizes its own enrollment only (ONGOING-7 "bound to another enrollment").
 import { describe, expect, it } from "vitest";
-import { serverDone, serverSend, serverStart, type ServerSnapshot } from "../support/drive.ts";
+import { parseEnrollmentProfile } from "../../spec/index.ts";
+import { profileBody, serverDone, serverSend, serverStart, type ServerSnapshot } from "../support/drive.ts";
 
 function enrolled(): ServerSnapshot {
   const now = 1_000;
@@ -8,6 +9,11 @@ function enrolled(): ServerSnapshot {
   s = serverSend(s, { type: "ENROLL", authorization: { kind: "missing" }, now, device: { PRODUCT: "iPhone12,1", VERSION: "19H12", LANGUAGE: "en" } });
   s = serverSend(s, { type: "SIGN_IN", username: "alice@example.com", password: "pw", issuedToken: { hash: "hash-1", expiresAt: now + 3_600_000 } });
   s = serverDone(s, "verifyingCredentials", { ok: true, userIdentifier: "alice@example.com", managedAppleId: "alice@appleid.example.com" });
+  s = serverSend(s, { type: "ENROLL", authorization: { kind: "bearer", tokenHash: "hash-1" }, now, device: { PRODUCT: "iPhone12,1", VERSION: "19H12", LANGUAGE: "en" } });
+  const profile = parseEnrollmentProfile(profileBody());
+  if (!profile.ok) throw new Error("the harness profile must parse");
+  s = serverDone(s, "buildingProfile", { profile: profile.value });
+  expect(s.value).toBe("profileDelivered");
   s = serverSend(s, { type: "CHECK_IN", authorization: { kind: "bearer", tokenHash: "hash-1" }, now, messageType: "Authenticate", enrollmentId: "E-1" });
   return s;
 }
