@@ -7,7 +7,7 @@ import { assign, fromPromise, setup, type PromiseActorLogic } from "xstate";
 import type { RuleId } from "../spec/rules.ts";
 import { buildWellKnownUrl, type EnrollmentVersion, type ModelFamily, type SelectedServer } from "../spec/service-discovery.ts";
 import { splitUserIdentifier, type UserIdentifier } from "../spec/user-identifier.ts";
-import type { Challenge } from "../spec/challenge.ts";
+import { EssoUrl, type Challenge } from "../spec/challenge.ts";
 import { buildWebAuthUrl, callbackScheme } from "../spec/web-authentication.ts";
 import { buildAuthorizationRequestUrl, type TokenRequest } from "../spec/oauth2.ts";
 import { findMdmPayload, type ConfigurationProfile } from "../spec/enrollment-profile.ts";
@@ -160,6 +160,7 @@ export const deviceMachine = setup({
     noBreach: ({ context }) => context.breach === null,
     isAsWeb: ({ context }) => context.challenge?.method === "apple-as-web",
     offersEsso: ({ context }) => context.essoUrl !== null && context.modelFamily !== "Mac",
+    essoUrlInsecure: ({ context }) => context.essoUrl !== null && context.modelFamily !== "Mac" && !EssoUrl.safeParse(context.essoUrl).success,
     // ESSO-4 (UNCONFIRMED): a Mac ignores the header.
     essoOnMac: ({ context }) => context.essoUrl !== null && context.modelFamily === "Mac",
     ongoing: ({ context }) => context.phase === "ongoing",
@@ -260,6 +261,8 @@ export const deviceMachine = setup({
     judgingFirstEnroll: {
       always: [
         ...onBreach(firstEnrollRules, "cancelled"),
+        // ESSO-1: an insecure URL is refused before anything is fetched from it.
+        { guard: "essoUrlInsecure", target: "cancelled", actions: assign({ cancelReason: "ESSO-1" }), meta: { rule: "ESSO-1" } },
         { guard: "offersEsso", target: "enrollmentSso" },
         { guard: "essoOnMac", target: "authenticating", meta: { rule: "ESSO-4" } },
         { guard: "noBreach", target: "authenticating" },

@@ -3,7 +3,7 @@
 // actors `verifyCredentials` and `buildProfile`, which runtime/ provides. Every answer the server
 // gives is `context.reply`, set by the transition that decided it; transitions carry their rule id
 // in `meta.rule`.
-import { assign, fromPromise, setup, type PromiseActorLogic } from "xstate";
+import { assign, fromPromise, not, setup, type PromiseActorLogic } from "xstate";
 import type { EnrollmentVersion } from "../spec/service-discovery.ts";
 import { findMdmPayload, profileViolations } from "../spec/enrollment-profile.ts";
 import type { RuleId } from "../spec/rules.ts";
@@ -87,6 +87,11 @@ export interface ServerActorImplementations {
   readonly buildProfile: PromiseActorLogic<BuildProfileOutput, BuildProfileInput>;
 }
 
+/** The profile a buildProfile answer carries, if it carries one. */
+function builtProfile(event: { readonly type: string }): unknown {
+  return "output" in event && typeof event.output === "object" && event.output !== null && "profile" in event.output ? event.output.profile : undefined;
+}
+
 const notProvided = (name: string) => async (): Promise<never> => {
   throw new Error(`actor ${name} is provided by runtime/`);
 };
@@ -103,7 +108,9 @@ const checkIn = {
   CHECK_IN: [
     { guard: "isCheckOut", target: "#enrollment.checkedOut", actions: ["dropToken", "replyAcknowledged"], meta: { rule: "ONGOING-8" } },
     { guard: "tokenValid", target: "#enrollment.enrolled", actions: ["recordEnrollmentId", "replyAcknowledged"] },
-    { target: "#enrollment.tokenInvalidated", actions: ["dropToken", { type: "replyChallenge", params: { ruleId: "ONGOING-7" } }], meta: { rule: "ONGOING-7" } },
+    // Challenged, but the enrollment's token stays as it is: anyone can send a bad token naming an
+    // enrollment, and that must not log its device out.
+    { actions: { type: "replyChallenge", params: { ruleId: "ONGOING-7" } }, meta: { rule: "ONGOING-7" } },
   ],
   TOKEN_INVALIDATED: { target: "#enrollment.tokenInvalidated", actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } },
 } as const;
@@ -138,13 +145,10 @@ export const serverMachine = setup({
     isCheckOut: ({ event }) => event.type === "CHECK_IN" && event.messageType === "CheckOut",
     credentialsAccepted: ({ event }) =>
       "output" in event && typeof event.output === "object" && event.output !== null && "ok" in event.output && event.output.ok === true,
-    profilePassesStep13: ({ context, event }) => {
-      if (!("output" in event) || typeof event.output !== "object" || event.output === null || !("profile" in event.output)) return false;
-      const profile = event.output.profile;
-      if (profileViolations(profile, context.version, { requireModeMatchesVersion: true }).length > 0) return false;
-      // PROFILE-7: the Managed Apple Account is the one mapped to the signed-in user.
-      return findMdmPayload(profile)?.AssignedManagedAppleID === context.managedAppleId;
-    },
+    profilePassesStep13: ({ context, event }) =>
+      profileViolations(builtProfile(event), context.version, { requireModeMatchesVersion: true }).length === 0,
+    // PROFILE-7: the Managed Apple Account is the one mapped to the signed-in user.
+    profileNamesTheUser: ({ context, event }) => findMdmPayload(builtProfile(event))?.AssignedManagedAppleID === context.managedAppleId,
   },
   actions: {
     replyChallenge: assign((_, params: { ruleId: RuleId }) => ({ reply: { kind: "challenge", ruleId: params.ruleId } as const })),
@@ -256,18 +260,21 @@ export const serverMachine = setup({
         }),
         onDone: [
           {
-            guard: "profilePassesStep13",
-            target: "profileDelivered",
-            actions: assign(({ event }) => ({ reply: { kind: "profile", profile: event.output.profile } as const })),
+            guard: not("profilePassesStep13"),
+            target: "authenticated",
+            actions: { type: "replyError", params: { code: "profile.misconfigured", ruleId: "PROFILE-6" } },
             meta: { rule: "PROFILE-6" },
           },
           {
+            guard: not("profileNamesTheUser"),
             target: "authenticated",
             actions: { type: "replyError", params: { code: "profile.misconfigured", ruleId: "PROFILE-7" } },
             meta: { rule: "PROFILE-7" },
           },
+          { target: "profileDelivered", actions: assign(({ event }) => ({ reply: { kind: "profile", profile: event.output.profile } as const })) },
         ],
-        onError: { target: "authenticated", actions: { type: "replyError", params: { code: "profile.misconfigured" } } },
+        // A builder that fails cannot deliver a profile that passes step 13.
+        onError: { target: "authenticated", actions: { type: "replyError", params: { code: "profile.misconfigured", ruleId: "PROFILE-6" } }, meta: { rule: "PROFILE-6" } },
       },
     },
     profileDelivered: { on: { ...signIn, ...checkIn } },
