@@ -3,7 +3,7 @@
 // actors `verifyCredentials` and `buildProfile`, which runtime/ provides. Every answer the server
 // gives is `context.reply`, set by the transition that decided it; transitions carry their rule id
 // in `meta.rule`.
-import { assign, fromPromise, not, setup, type PromiseActorLogic } from "xstate";
+import { and, assign, fromPromise, not, setup, type PromiseActorLogic } from "xstate";
 import type { EnrollmentVersion } from "../spec/service-discovery.ts";
 import { findMdmPayload, profileViolations } from "../spec/enrollment-profile.ts";
 import type { RuleId } from "../spec/rules.ts";
@@ -142,6 +142,7 @@ export const serverMachine = setup({
       // ONGOING-7: a token is bound to its enrollment; a check-in naming another one is refused.
       (event.type !== "CHECK_IN" || event.enrollmentId === null || context.enrollmentId === null || event.enrollmentId === context.enrollmentId),
     hasEnrolled: ({ context }) => context.enrollmentId !== null,
+    hasToken: ({ context }) => context.tokenHash !== null,
     isCheckOut: ({ event }) => event.type === "CHECK_IN" && event.messageType === "CheckOut",
     credentialsAccepted: ({ event }) =>
       "output" in event && typeof event.output === "object" && event.output !== null && "ok" in event.output && event.output.ok === true,
@@ -187,7 +188,8 @@ export const serverMachine = setup({
     SIGN_IN_PAGE: { actions: { type: "replyError", params: { code: "sign-in.not-expected" } } },
     SIGN_IN: { actions: { type: "replyError", params: { code: "sign-in.not-expected" } } },
     CHECK_IN: { actions: "replyUnrecognized", meta: { rule: "ONGOING-9" } },
-    TOKEN_INVALIDATED: { actions: "clearReply" },
+    // ONGOING-11: the server may invalidate the token in any state; it then authorizes nothing.
+    TOKEN_INVALIDATED: { actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } },
     UNENROLL: { target: ".unenrolled", actions: ["dropToken", assign({ reply: { kind: "acknowledged" } })] },
     // An enroll body is not secret (it can be replayed), so a token-less ENROLL only challenges: it
     // never moves an enrollment that has a profile back, which would lock its device out.
@@ -243,10 +245,22 @@ export const serverMachine = setup({
         { target: "authenticated" },
       ],
     },
+    // A failed attempt leaves the enrollment where its facts put it: a failed sign-in at a leaked
+    // web-auth URL must not change what the device's own token can do.
     signInFailed: {
-      always: [{ guard: "hasEnrolled", target: "tokenInvalidated" }, { target: "challenged" }],
+      always: [
+        { guard: and(["hasEnrolled", "hasToken"]), target: "enrolled" },
+        { guard: "hasEnrolled", target: "tokenInvalidated" },
+        { guard: "hasToken", target: "authenticated" },
+        { target: "challenged" },
+      ],
     },
-    authenticated: { on: { ...signIn } },
+    authenticated: {
+      on: {
+        ...signIn,
+        TOKEN_INVALIDATED: { target: "challenged", actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } },
+      },
+    },
     buildingProfile: {
       tags: ["busy"],
       invoke: {
