@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { createActor, waitFor } from "xstate";
 import type { z } from "zod";
-import { EnrollPathParams, ServerWellKnownResponse, SimpleSignInForm, WebAuthPathParams, WebAuthQuery, WellKnownFailed, WellKnownQuery, buildAuthenticationResultUrl, buildUnrecognizedDevice, checkInEnrollmentId, essoHeader, formatChallenge, parseAuthorization, parseCheckInMessage, parseEnrollRequestBody, serverErrors } from "../spec/index.ts";
+import { EnrollPathParams, ServerWellKnownResponse, SignInSubmission, WebAuthPathParams, WebAuthQuery, WellKnownFailed, WellKnownQuery, buildAuthenticationResultUrl, buildUnrecognizedDevice, checkInEnrollmentId, essoHeader, formatChallenge, parseAuthorization, parseCheckInMessage, parseEnrollRequestBody, serverErrors } from "../spec/index.ts";
 import type { Challenge, ServerError } from "../spec/index.ts";
 import { EnrollmentRecord, serverMachine, toRecord } from "../machines/index.ts";
 import type { AuthorizationFact, EnrollmentLocator, EnrollmentStore, ServerActorImplementations, ServerContext, ServerEvent, ServerInput, ServerReplyKind } from "../machines/index.ts";
@@ -25,7 +25,10 @@ export interface ServerHost {
   issueToken(now: number): Promise<{ readonly token: string; readonly hash: string; readonly expiresAt: number }>;
   discover(query: WellKnownQuery): Promise<DiscoveryDecision>;
   challengeFor(enrollment: ServerContext): { readonly challenge: Challenge; readonly essoUrl?: string };
-  renderSignInPage(enrollment: ServerContext, view: { readonly userIdentifier: string | null; readonly failed: boolean }): string;
+  /** The sign-in page, carrying an anti-CSRF token bound to this enrollment. */
+  renderSignInPage(enrollment: ServerContext, view: { readonly userIdentifier: string | null; readonly failed: boolean; readonly now: number }): Promise<string>;
+  /** Whether a posted anti-CSRF token is one this server issued for this enrollment and has not expired. */
+  checkSignInCsrf(enrollmentRef: string, token: string, now: number): Promise<boolean>;
   serializeProfile(profile: unknown, enrollment: ServerContext): Promise<Uint8Array<ArrayBuffer>>;
   /** Called with an unexpected failure; never with a request body, token or password. */
   reportError?(error: unknown): void;
@@ -41,6 +44,15 @@ const replies = {
   webAuthSubmit: { "authentication-result": { status: 308 }, "sign-in-form": { status: 401, contentType: "text/html; charset=utf-8" }, "error": { status: 400, contentType: "application/problem+json" } },
   checkIn: { "acknowledged": { status: 200 }, "challenge": { status: 401 }, "unrecognized-device": { status: 403, contentType: "application/json" }, "error": { status: 400, contentType: "application/problem+json" } },
 } as const satisfies Record<string, ReplyTable>;
+
+/** Every sign-in page: no framing, no caching, no referrer, no script, forms only to us and the callback. */
+const pageSecurityHeaders = {
+  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' apple-remotemanagement-user-login:; frame-ancestors 'none'; base-uri 'none'",
+  "cache-control": "no-store",
+  "referrer-policy": "no-referrer",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+} as const;
 
 interface Extras {
   readonly issuedToken?: string;
@@ -98,13 +110,14 @@ export function createServer(host: ServerHost): Hono {
     if (!params.success) return problem({ code: "not-found", detail: issues(params.error) });
     const fields = await readForm(c.req.raw, 16384);
     if (!fields.ok) return problem(fields.error);
-    const form = SimpleSignInForm.safeParse(fields.value);
+    const form = SignInSubmission.safeParse(fields.value);
     if (!form.success) return problem({ code: "request.invalid", detail: issues(form.error) });
     const now = host.now();
+    const csrfValid = await host.checkSignInCsrf(params.data.ref, form.data.csrf, now);
     const issued = await host.issueToken(now);
-    const event: ServerEvent = { type: "SIGN_IN", username: form.data.username, password: form.data.password, issuedToken: { hash: issued.hash, expiresAt: issued.expiresAt } };
+    const event: ServerEvent = form.data.action === "cancel" ? { type: "SIGN_IN_CANCEL", csrfValid } : { type: "SIGN_IN", username: form.data.username, password: form.data.password, issuedToken: { hash: issued.hash, expiresAt: issued.expiresAt }, csrfValid };
     const create = undefined;
-    const extras: Extras = { issuedToken: issued.token, userIdentifier: form.data.username };
+    const extras: Extras = { issuedToken: issued.token, userIdentifier: form.data.action === "cancel" ? null : form.data.username };
     const locators: EnrollmentLocator[] = [{ by: "id", id: params.data.ref }];
     const enrollment = await runEnrollment(host, locators, event, create);
     if (enrollment === null) return problem({ code: "sign-in.unknown" });
@@ -259,7 +272,9 @@ async function answer(host: ServerHost, enrollment: ServerContext | null, table:
     }
     case "sign-in-form": {
       if (enrollment === null) return problem({ code: "internal" });
-      return new Response(host.renderSignInPage(enrollment, { userIdentifier: extras.userIdentifier ?? null, failed: reply.failed }), { status: spec.status, headers });
+      for (const [name, value] of Object.entries(pageSecurityHeaders)) headers.set(name, value);
+      const page = await host.renderSignInPage(enrollment, { userIdentifier: extras.userIdentifier ?? null, failed: reply.failed, now: host.now() });
+      return new Response(page, { status: spec.status, headers });
     }
     case "authentication-result":
       if (extras.issuedToken === undefined) return problem({ code: "internal" });

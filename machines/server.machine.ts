@@ -40,7 +40,15 @@ export type ServerReplyKind = ServerReply["kind"];
 export type ServerEvent =
   | { readonly type: "ENROLL"; readonly authorization: AuthorizationFact; readonly now: number; readonly device: DeviceFacts }
   | { readonly type: "SIGN_IN_PAGE" }
-  | { readonly type: "SIGN_IN"; readonly username: string; readonly password: string; readonly issuedToken: IssuedToken }
+  | {
+      readonly type: "SIGN_IN";
+      readonly username: string;
+      readonly password: string;
+      readonly issuedToken: IssuedToken;
+      /** Whether the form carried this page's anti-CSRF token (checked by the runtime). */
+      readonly csrfValid: boolean;
+    }
+  | { readonly type: "SIGN_IN_CANCEL"; readonly csrfValid: boolean }
   | {
       readonly type: "CHECK_IN";
       readonly authorization: AuthorizationFact;
@@ -69,10 +77,16 @@ export interface ServerContext extends ServerInput {
   readonly reply: ServerReply | null;
 }
 
-export type VerifyCredentialsInput = { readonly username: string; readonly password: string; readonly expectedUser: string | null };
+export type VerifyCredentialsInput = {
+  readonly enrollmentRef: string;
+  readonly username: string;
+  readonly password: string;
+  readonly expectedUser: string | null;
+};
+/** `throttled`: too many recent failures for this enrollment or user; the password was not even tried. */
 export type VerifyCredentialsOutput =
   | { readonly ok: true; readonly userIdentifier: string; readonly managedAppleId: string }
-  | { readonly ok: false };
+  | { readonly ok: false; readonly throttled?: boolean };
 export type BuildProfileInput = {
   readonly enrollmentRef: string;
   readonly version: EnrollmentVersion;
@@ -100,7 +114,15 @@ const notProvided = (name: string) => async (): Promise<never> => {
 /** Sign-in for this enrollment: the page, then the credentials (steps 6–11). */
 const signIn = {
   SIGN_IN_PAGE: { actions: "replySignInForm" },
-  SIGN_IN: { target: "#enrollment.verifyingCredentials", actions: "holdIssuedToken" },
+  SIGN_IN: [
+    { guard: "forgedForm", actions: { type: "replyError", params: { code: "sign-in.forged" } } },
+    { target: "#enrollment.verifyingCredentials", actions: "holdIssuedToken" },
+  ],
+  // The person's Cancel ends the web session with an error status, which ends the enrollment.
+  SIGN_IN_CANCEL: [
+    { guard: "forgedForm", actions: { type: "replyError", params: { code: "sign-in.forged" } } },
+    { actions: { type: "replyError", params: { code: "sign-in.cancelled" } } },
+  ],
 } as const;
 
 /** Ongoing authorization on check-in (step 19, PROTOCOL.md §6). */
@@ -141,6 +163,9 @@ export const serverMachine = setup({
       (context.tokenExpiresAt === null || event.now < context.tokenExpiresAt) &&
       // ONGOING-7: a token is bound to its enrollment; a check-in naming another one is refused.
       (event.type !== "CHECK_IN" || event.enrollmentId === null || context.enrollmentId === null || event.enrollmentId === context.enrollmentId),
+    forgedForm: ({ event }) => "csrfValid" in event && !event.csrfValid,
+    credentialsThrottled: ({ event }) =>
+      "output" in event && typeof event.output === "object" && event.output !== null && "throttled" in event.output && event.output.throttled === true,
     hasEnrolled: ({ context }) => context.enrollmentId !== null,
     hasToken: ({ context }) => context.tokenHash !== null,
     isCheckOut: ({ event }) => event.type === "CHECK_IN" && event.messageType === "CheckOut",
@@ -187,6 +212,7 @@ export const serverMachine = setup({
     // Sign-in outside a state that expects one (SIGN_IN_PAGE/SIGN_IN are overridden there).
     SIGN_IN_PAGE: { actions: { type: "replyError", params: { code: "sign-in.not-expected" } } },
     SIGN_IN: { actions: { type: "replyError", params: { code: "sign-in.not-expected" } } },
+    SIGN_IN_CANCEL: { actions: { type: "replyError", params: { code: "sign-in.not-expected" } } },
     CHECK_IN: { actions: "replyUnrecognized", meta: { rule: "ONGOING-9" } },
     // ONGOING-11: the server may invalidate the token in any state; it then authorizes nothing.
     TOKEN_INVALIDATED: { actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } },
@@ -215,11 +241,18 @@ export const serverMachine = setup({
         id: "verifyingCredentials",
         src: "verifyCredentials",
         input: ({ context, event }) => ({
+          enrollmentRef: context.id,
           username: event.type === "SIGN_IN" ? event.username : "",
           password: event.type === "SIGN_IN" ? event.password : "",
           expectedUser: context.userIdentifier,
         }),
         onDone: [
+          {
+            guard: "credentialsThrottled",
+            target: "signInFailed",
+            actions: [{ type: "replyError", params: { code: "sign-in.throttled", ruleId: "SIMPLE-5" } }, "dropPendingToken"],
+            meta: { rule: "SIMPLE-5" },
+          },
           {
             guard: "credentialsAccepted",
             target: "signedIn",

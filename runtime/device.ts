@@ -66,7 +66,11 @@ export async function webAuthenticationSession(
     const action = await person.onPage({ url, status: answer.status, html });
     if (action.kind === "cancel") return { kind: "cancelled" };
     url = new URL(action.action, url).toString();
-    answer = await client.webAuthSubmit(fetch, { url, form: { username: action.fields["username"] ?? "", password: action.fields["password"] ?? "" } });
+    // A browser posts whatever fields the page's form has; so does this session.
+    const form = new URLSearchParams(Object.entries(action.fields)).toString();
+    answer = await client.toAnswer(
+      await fetch(new Request(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form, redirect: "manual" })),
+    );
   }
   return { kind: "http-error", status: 508 };
 }

@@ -11,12 +11,14 @@ import {
   type EnrollmentVersion,
   type IdentityInput,
 } from "../spec/index.ts";
-import type { EnrollmentStore, ServerContext } from "../machines/index.ts";
+import type { EnrollmentStore, ServerContext, VerifyCredentialsInput, VerifyCredentialsOutput } from "../machines/index.ts";
 import type { DiscoveryDecision, ServerHost } from "../generated/server.generated.ts";
 import { hashToken, newToken, newUuid, secureRandomBytes, type RandomBytes } from "./crypto.ts";
 import type { Directory } from "./directory.ts";
 import { MemoryEnrollmentStore } from "./memory-store.ts";
 import { renderSignInPage } from "./sign-in-page.ts";
+import { csrfTokens } from "./csrf.ts";
+import { defaultThrottle, MemoryFailureCounter, type FailureCounter, type ThrottlePolicy } from "./throttle.ts";
 
 export interface ServerOptions {
   /** Where devices reach this server, e.g. https://mdm.example.com (no trailing slash needed). */
@@ -37,6 +39,10 @@ export interface ServerOptions {
     readonly accessRights?: number;
   };
   readonly tokenLifetimeSeconds?: number;
+  /** Keys the sign-in form's anti-CSRF tokens; instances behind one name must share it. */
+  readonly secret?: Uint8Array;
+  readonly failures?: FailureCounter;
+  readonly throttle?: ThrottlePolicy;
   readonly store?: EnrollmentStore;
   readonly random?: RandomBytes;
   readonly now?: () => number;
@@ -50,14 +56,24 @@ export function createServerHost(options: ServerOptions): ServerHost {
   const lifetime = (options.tokenLifetimeSeconds ?? 3600) * 1000;
   const { directory } = options;
 
-  const verifyCredentials = fromPromise<
-    { ok: true; userIdentifier: string; managedAppleId: string } | { ok: false },
-    { username: string; password: string; expectedUser: string | null }
-  >(async ({ input }) => {
+  const failures = options.failures ?? new MemoryFailureCounter();
+  const throttle = options.throttle ?? defaultThrottle;
+  const csrf = csrfTokens(options.secret ?? random(32));
+
+  const verifyCredentials = fromPromise<VerifyCredentialsOutput, VerifyCredentialsInput>(async ({ input }) => {
+    const at = now();
+    const keys = [`enrollment:${input.enrollmentRef}`, `user:${input.username.trim().toLowerCase()}`];
+    for (const key of keys) {
+      if ((await failures.count(key, at - throttle.windowMs)) >= throttle.maxFailures) return { ok: false, throttled: true };
+    }
     const user = await directory.verify(input.username, input.password);
-    if (user === undefined) return { ok: false };
     // Re-authentication must be by the person who enrolled the device.
-    if (input.expectedUser !== null && input.expectedUser.toLowerCase() !== user.userIdentifier.toLowerCase()) return { ok: false };
+    const sameUser = user !== undefined && (input.expectedUser === null || input.expectedUser.toLowerCase() === user.userIdentifier.toLowerCase());
+    if (user === undefined || !sameUser) {
+      for (const key of keys) await failures.record(key, at);
+      return { ok: false };
+    }
+    await failures.clear(keys[0] ?? "");
     return { ok: true, userIdentifier: user.userIdentifier, managedAppleId: user.managedAppleId };
   });
 
@@ -115,14 +131,16 @@ export function createServerHost(options: ServerOptions): ServerHost {
     challengeFor(enrollment: ServerContext) {
       return { challenge: { method: "apple-as-web", url: `${base}/authenticate/${enrollment.id}` } };
     },
-    renderSignInPage(enrollment, view) {
+    async renderSignInPage(enrollment, view) {
       return renderSignInPage({
         organizationName: options.organizationName,
         action: `${base}/authenticate/${enrollment.id}`,
         userIdentifier: view.userIdentifier,
         failed: view.failed,
+        csrf: await csrf.issue(enrollment.id, view.now),
       });
     },
+    checkSignInCsrf: (ref, token, at) => csrf.check(ref, token, at),
     async serializeProfile(profile) {
       const parsed = ConfigurationProfile.safeParse(profile);
       if (!parsed.success) throw new Error("the machine delivered something that is not a Configuration profile");

@@ -6,6 +6,8 @@ export interface SignInPageView {
   readonly action: string;
   readonly userIdentifier: string | null;
   readonly failed: boolean;
+  /** The anti-CSRF token this page's form carries. */
+  readonly csrf: string;
 }
 
 export function renderSignInPage(view: SignInPageView): string {
@@ -32,7 +34,9 @@ ${failure}<form method="post" action="${escapeHtml(view.action)}">
 <input id="username" name="username" type="text" autocomplete="username" value="${user}" required>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
+<input type="hidden" name="csrf" value="${escapeHtml(view.csrf)}">
+<button type="submit" name="action" value="sign-in">Sign in</button>
+<button type="submit" name="action" value="cancel" formnovalidate class="secondary">Cancel</button>
 </form>
 </body>
 </html>

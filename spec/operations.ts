@@ -6,7 +6,7 @@ import type { ServerErrorCode } from "./errors.ts";
 import type { RuleId } from "./rules.ts";
 import { wellKnownPath, WellKnownQuery, WellKnownRequest, ServerWellKnownResponse, EnrollPathParams } from "./service-discovery.ts";
 import { enrollRequestMaxBytes, parseEnrollRequestBody } from "./enroll-request.ts";
-import { SimpleSignInForm, WebAuthQuery } from "./web-authentication.ts";
+import { SignInSubmission, WebAuthQuery } from "./web-authentication.ts";
 import { checkInContentType, parseCheckInMessage, profileContentType } from "./check-in.ts";
 import { WellKnownFailed, UnrecognizedDevice } from "./error-responses.ts";
 import { TokenRequest, TokenResponse } from "./oauth2.ts";
@@ -155,7 +155,7 @@ export const operations = [
     path: "/authenticate/:ref",
     pathRole: "web-auth",
     served: true,
-    request: { params: WebAuthPathParams, form: SimpleSignInForm, formMaxBytes: 16 * 1024, redirect: "manual" },
+    request: { params: WebAuthPathParams, form: SignInSubmission, formMaxBytes: 16 * 1024, redirect: "manual" },
     handling: { kind: "event", event: "SIGN_IN", locate: "path-ref" },
     responses: {
       "authentication-result": { status: 308, headers: ["Location"], description: "SIMPLE-4" },

@@ -90,6 +90,21 @@ export const SimpleSignInForm = z.object({
 });
 export type SimpleSignInForm = z.infer<typeof SimpleSignInForm>;
 
+/**
+ * What our sign-in page posts: the credentials, or the person's Cancel, each with the page's
+ * anti-CSRF token. (SimpleSignInForm is Apple's example form; a client filling a foreign page sends that.)
+ */
+export const SignInSubmission = z.union([
+  z.object({ action: z.literal("cancel"), csrf: z.string().max(512) }),
+  z.object({
+    action: z.literal("sign-in").optional(),
+    csrf: z.string().max(512),
+    username: z.string().min(1).max(320),
+    password: z.string().min(1).max(1024),
+  }),
+]);
+export type SignInSubmission = z.infer<typeof SignInSubmission>;
+
 // --- Step 11 ----------------------------------------------------------------------------------
 
 /** SIMPLE-4: the Location of the 308 that completes a successful sign-in. */

@@ -7,7 +7,7 @@ function enrolled(): ServerSnapshot {
   const now = 1_000;
   let s = serverStart();
   s = serverSend(s, { type: "ENROLL", authorization: { kind: "missing" }, now, device: { PRODUCT: "iPhone12,1", VERSION: "19H12", LANGUAGE: "en" } });
-  s = serverSend(s, { type: "SIGN_IN", username: "alice@example.com", password: "pw", issuedToken: { hash: "hash-1", expiresAt: now + 3_600_000 } });
+  s = serverSend(s, { type: "SIGN_IN", username: "alice@example.com", password: "pw", issuedToken: { hash: "hash-1", expiresAt: now + 3_600_000 }, csrfValid: true });
   s = serverDone(s, "verifyingCredentials", { ok: true, userIdentifier: "alice@example.com", managedAppleId: "alice@appleid.example.com" });
   s = serverSend(s, { type: "ENROLL", authorization: { kind: "bearer", tokenHash: "hash-1" }, now, device: { PRODUCT: "iPhone12,1", VERSION: "19H12", LANGUAGE: "en" } });
   const profile = parseEnrollmentProfile(profileBody());

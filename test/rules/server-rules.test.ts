@@ -5,6 +5,7 @@ import { ContentInfo, EncapsulatedContent, EncapsulatedContentInfo, SignedData }
 import { AsnConvert, AsnParser, OctetString } from "@peculiar/asn1-schema";
 import { describe, expect, it } from "vitest";
 import { fromPromise, transition } from "xstate";
+import { formFields } from "../../runtime/person.ts";
 import * as client from "../../generated/client.generated.ts";
 import { createServer, type ServerHost } from "../../generated/server.generated.ts";
 import { EnrollmentRecord, readDiscoveryAnswer, serverMachine, toRecord, type BuildProfileInput, type BuildProfileOutput, type HttpAnswer } from "../../machines/index.ts";
@@ -109,8 +110,16 @@ async function firstEnroll(server: TestServer, body: Uint8Array = realEnrollBody
   return { answer, url: challenge.value.url };
 }
 
+/** Posts the sign-in form as the page would: with the anti-CSRF token of a freshly loaded page. */
+async function submitSignIn(server: TestServer, url: string, form: { readonly username: string; readonly password: string }): Promise<HttpAnswer> {
+  const page = await client.webAuthPage(server.fetch, { url });
+  expect(page.status).toBe(200);
+  const csrf = formFields(new TextDecoder().decode(page.body))["csrf"] ?? "";
+  return client.webAuthSubmit(server.fetch, { url, form: { ...form, csrf } });
+}
+
 async function signIn(server: TestServer, url: string, user: { readonly userIdentifier: string; readonly password: string } = alice): Promise<string> {
-  const answer = await client.webAuthSubmit(server.fetch, { url, form: { username: user.userIdentifier, password: user.password } });
+  const answer = await submitSignIn(server, url, { username: user.userIdentifier, password: user.password });
   expect(answer.status).toBe(308);
   const callback = parseAuthenticationCallback(answer.headers["location"] ?? "");
   if (!callback.ok) throw new Error(`no token in ${answer.headers["location"]}`);
@@ -329,7 +338,7 @@ describe("web authentication", () => {
   it("SIMPLE-4 a successful sign-in answers 308 to apple-remotemanagement-user-login://authentication-results?access-token=…, and the token authorizes the second enroll", async () => {
     const server = await testServer();
     const { url } = await firstEnroll(server);
-    const answer = await client.webAuthSubmit(server.fetch, { url, form: { username: alice.userIdentifier, password: alice.password } });
+    const answer = await submitSignIn(server, url, { username: alice.userIdentifier, password: alice.password });
     expect(answer.status).toBe(308);
     const location = answer.headers["location"] ?? "";
     expect(location).toMatch(/^apple-remotemanagement-user-login:\/\/authentication-results\?access-token=[A-Za-z0-9_-]{43}$/);
@@ -345,7 +354,7 @@ describe("web authentication", () => {
     const server = await testServer();
     const { url } = await firstEnroll(server);
     for (const form of [{ username: alice.userIdentifier, password: "wrong" }, { username: "mallory@example.com", password: alice.password }]) {
-      const answer = await client.webAuthSubmit(server.fetch, { url, form });
+      const answer = await submitSignIn(server, url, form);
       expect(answer.status).toBe(401);
       expect(answer.headers["location"]).toBeUndefined();
       expect(answer.headers["content-type"]).toBe("text/html; charset=utf-8");
@@ -535,7 +544,7 @@ describe("ongoing authorization over check-in", () => {
     expect(await storedRecord(server)).toMatchObject({ context: { tokenHash: await hashToken(fresh) } });
     expectChallenged(await checkIn(server, device.token), device.challengeHeader);
     // Re-authentication is by the person who enrolled: another valid user cannot take the enrollment over.
-    const stolen = await client.webAuthSubmit(server.fetch, { url: device.challengeUrl, form: { username: bob.userIdentifier, password: bob.password } });
+    const stolen = await submitSignIn(server, device.challengeUrl, { username: bob.userIdentifier, password: bob.password });
     expect(stolen.status).toBe(401);
     expect(stolen.headers["location"]).toBeUndefined();
   });
