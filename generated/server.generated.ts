@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { createActor, waitFor } from "xstate";
 import type { z } from "zod";
 import { EnrollPathParams, ServerWellKnownResponse, SignInSubmission, WebAuthPathParams, WebAuthQuery, WellKnownFailed, WellKnownQuery, buildAuthenticationResultUrl, buildUnrecognizedDevice, checkInEnrollmentId, essoHeader, formatChallenge, parseAuthorization, parseCheckInMessage, parseEnrollRequestBody, serverErrors } from "../spec/index.ts";
-import type { Challenge, ServerError } from "../spec/index.ts";
+import type { Challenge, ServerError, ServerErrorCode } from "../spec/index.ts";
 import { EnrollmentRecord, serverMachine, toRecord } from "../machines/index.ts";
 import type { AuthorizationFact, EnrollmentLocator, EnrollmentStore, ServerActorImplementations, ServerContext, ServerEvent, ServerInput, ServerReplyKind } from "../machines/index.ts";
 
@@ -29,6 +29,8 @@ export interface ServerHost {
   renderSignInPage(enrollment: ServerContext, view: { readonly userIdentifier: string | null; readonly failed: boolean; readonly now: number }): Promise<string>;
   /** Whether a posted anti-CSRF token is one this server issued for this enrollment and has not expired. */
   checkSignInCsrf(enrollmentRef: string, token: string, now: number): Promise<boolean>;
+  /** The HTML page that ends web authentication with an error: a person in the web view reads words, not JSON. */
+  renderErrorPage(code: ServerErrorCode, title: string): Promise<string>;
   serializeProfile(profile: unknown, enrollment: ServerContext): Promise<Uint8Array<ArrayBuffer>>;
   /** Called with an unexpected failure; never with a request body, token or password. */
   reportError?(error: unknown): void;
@@ -45,7 +47,7 @@ const replies = {
   checkIn: { "acknowledged": { status: 200 }, "challenge": { status: 401 }, "unrecognized-device": { status: 403, contentType: "application/json" }, "error": { status: 400, contentType: "application/problem+json" } },
 } as const satisfies Record<string, ReplyTable>;
 
-/** Every sign-in page: no framing, no caching, no referrer, no script, forms only to us and the callback. */
+/** Every sign-in and web-authentication error page: no framing, no caching, no referrer, no script, forms only to us and the callback. */
 const pageSecurityHeaders = {
   "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' apple-remotemanagement-user-login:; frame-ancestors 'none'; base-uri 'none'",
   "cache-control": "no-store",
@@ -91,27 +93,29 @@ export function createServer(host: ServerHost): Hono {
 
   // webAuthPage: Web authentication: the sign-in page the device's web session opens (steps 6–10; https://developer.apple.com/documentation/devicemanagement/implementing-the-simple-authentication-account-driven-enrollment-flow)
   app.on("GET", "/authenticate/:ref", async (c) => {
+    const fail: Fail = (error) => errorPage(host, error);
     const params = WebAuthPathParams.safeParse(c.req.param());
-    if (!params.success) return problem({ code: "not-found", detail: issues(params.error) });
+    if (!params.success) return fail({ code: "not-found", detail: issues(params.error) });
     const query = WebAuthQuery.safeParse(queryOf(c.req.raw));
-    if (!query.success) return problem({ code: "request.invalid", detail: issues(query.error) });
+    if (!query.success) return fail({ code: "request.invalid", detail: issues(query.error) });
     const event: ServerEvent = { type: "SIGN_IN_PAGE" };
     const create = undefined;
     const extras: Extras = { userIdentifier: query.data["user-identifier"] ?? null };
     const locators: EnrollmentLocator[] = [{ by: "id", id: params.data.ref }];
     const enrollment = await runEnrollment(host, locators, event, create);
-    if (enrollment === null) return problem({ code: "sign-in.unknown" });
-    return answer(host, enrollment, replies.webAuthPage, extras);
+    if (enrollment === null) return fail({ code: "sign-in.unknown" });
+    return answer(host, enrollment, replies.webAuthPage, extras, fail);
   });
 
   // webAuthSubmit: Web authentication: the person's credentials; success redirects to the callback scheme (steps 11; https://developer.apple.com/documentation/devicemanagement/implementing-the-simple-authentication-account-driven-enrollment-flow)
   app.on("POST", "/authenticate/:ref", async (c) => {
+    const fail: Fail = (error) => errorPage(host, error);
     const params = WebAuthPathParams.safeParse(c.req.param());
-    if (!params.success) return problem({ code: "not-found", detail: issues(params.error) });
+    if (!params.success) return fail({ code: "not-found", detail: issues(params.error) });
     const fields = await readForm(c.req.raw, 16384);
-    if (!fields.ok) return problem(fields.error);
+    if (!fields.ok) return fail(fields.error);
     const form = SignInSubmission.safeParse(fields.value);
-    if (!form.success) return problem({ code: "request.invalid", detail: issues(form.error) });
+    if (!form.success) return fail({ code: "request.invalid", detail: issues(form.error) });
     const now = host.now();
     const csrfValid = await host.checkSignInCsrf(params.data.ref, form.data.csrf, now);
     const issued = await host.issueToken(now);
@@ -120,8 +124,8 @@ export function createServer(host: ServerHost): Hono {
     const extras: Extras = { issuedToken: issued.token, userIdentifier: form.data.action === "cancel" ? null : form.data.username };
     const locators: EnrollmentLocator[] = [{ by: "id", id: params.data.ref }];
     const enrollment = await runEnrollment(host, locators, event, create);
-    if (enrollment === null) return problem({ code: "sign-in.unknown" });
-    return answer(host, enrollment, replies.webAuthSubmit, extras);
+    if (enrollment === null) return fail({ code: "sign-in.unknown" });
+    return answer(host, enrollment, replies.webAuthSubmit, extras, fail);
   });
 
   // checkIn: MDM check-in, authorized by the enrollment's access token (steps 19 and after; https://developer.apple.com/documentation/devicemanagement/onboarding-users-with-account-sign-in)
@@ -157,6 +161,19 @@ function problem(error: ServerError): Response {
   const { status, title } = serverErrors[error.code];
   const body = { code: error.code, title, ...(error.ruleId === undefined ? {} : { rule: error.ruleId }), ...(error.detail === undefined ? {} : { detail: error.detail }) };
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/problem+json" } });
+}
+
+/** How a route answers a typed failure. */
+type Fail = (error: ServerError) => Response | Promise<Response>;
+
+/**
+ * A typed failure of web authentication as an HTML page for the person in the device's web view,
+ * with the page security headers; its status comes from spec/errors.ts, its detail is never shown.
+ */
+async function errorPage(host: ServerHost, error: ServerError): Promise<Response> {
+  const { status, title } = serverErrors[error.code];
+  const headers = new Headers({ ...pageSecurityHeaders, "content-type": "text/html; charset=utf-8" });
+  return new Response(await host.renderErrorPage(error.code, title), { status, headers });
 }
 
 function issues(error: z.ZodError): string {
@@ -250,34 +267,34 @@ async function runEnrollment(
   });
 }
 
-/** The machine's reply as HTTP, with the status and media type the operation defines for it. */
-async function answer(host: ServerHost, enrollment: ServerContext | null, table: ReplyTable, extras: Extras): Promise<Response> {
+/** The machine's reply as HTTP, with the status and media type the operation defines for it; failures through `fail`. */
+async function answer(host: ServerHost, enrollment: ServerContext | null, table: ReplyTable, extras: Extras, fail: Fail = problem): Promise<Response> {
   const reply = enrollment === null ? ({ kind: "unrecognized-device", ruleId: "ONGOING-9" } as const) : enrollment.reply;
-  if (reply === null) return problem({ code: "internal", detail: "the machine decided no answer" });
+  if (reply === null) return fail({ code: "internal", detail: "the machine decided no answer" });
   const spec = table[reply.kind];
-  if (spec === undefined) return problem({ code: "internal", detail: `this operation has no ${reply.kind} answer` });
+  if (spec === undefined) return fail({ code: "internal", detail: `this operation has no ${reply.kind} answer` });
   const headers = new Headers();
   if (spec.contentType !== undefined) headers.set("content-type", spec.contentType);
   switch (reply.kind) {
     case "challenge": {
-      if (enrollment === null) return problem({ code: "internal" });
+      if (enrollment === null) return fail({ code: "internal" });
       const { challenge, essoUrl } = host.challengeFor(enrollment);
       headers.set("www-authenticate", formatChallenge(challenge));
       if (essoUrl !== undefined) headers.set(essoHeader, essoUrl);
       return new Response(null, { status: spec.status, headers });
     }
     case "profile": {
-      if (enrollment === null) return problem({ code: "internal" });
+      if (enrollment === null) return fail({ code: "internal" });
       return new Response(await host.serializeProfile(reply.profile, enrollment), { status: spec.status, headers });
     }
     case "sign-in-form": {
-      if (enrollment === null) return problem({ code: "internal" });
+      if (enrollment === null) return fail({ code: "internal" });
       for (const [name, value] of Object.entries(pageSecurityHeaders)) headers.set(name, value);
       const page = await host.renderSignInPage(enrollment, { userIdentifier: extras.userIdentifier ?? null, failed: reply.failed, now: host.now() });
       return new Response(page, { status: spec.status, headers });
     }
     case "authentication-result":
-      if (extras.issuedToken === undefined) return problem({ code: "internal" });
+      if (extras.issuedToken === undefined) return fail({ code: "internal" });
       headers.set("location", buildAuthenticationResultUrl(extras.issuedToken));
       headers.set("cache-control", "no-store");
       return new Response(null, { status: spec.status, headers });
@@ -286,7 +303,7 @@ async function answer(host: ServerHost, enrollment: ServerContext | null, table:
     case "unrecognized-device":
       return new Response(JSON.stringify(buildUnrecognizedDevice()), { status: spec.status, headers });
     case "error":
-      return problem(reply);
+      return fail(reply);
   }
 }
 

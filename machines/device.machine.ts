@@ -138,6 +138,11 @@ function mdmUrl(profile: ConfigurationProfile | null, channel: PendingMdmRequest
   return channel === "checkin" && typeof mdm?.CheckInURL === "string" ? mdm.CheckInURL : serverUrl;
 }
 
+/** CANCEL-1: the person may cancel at any point of the enrollment (a final state ignores it). */
+const personCancels = {
+  CANCEL: { target: "#device.cancelled", actions: "cancelByPerson", meta: { rule: "CANCEL-1" } },
+} as const;
+
 export const deviceMachine = setup({
   types: {
     context: {} as DeviceContext,
@@ -167,6 +172,7 @@ export const deviceMachine = setup({
   },
   actions: {
     cancelWithBreach: assign(({ context }) => ({ cancelReason: context.breach?.ruleId ?? null, failureMessage: context.breach?.message ?? null })),
+    cancelByPerson: assign({ cancelReason: "CANCEL-1" }),
     giveUpPending: assign(({ context }) => ({ cancelReason: context.breach?.ruleId ?? null, pending: null, retries: 0 })),
   },
 }).createMachine({
@@ -196,10 +202,6 @@ export const deviceMachine = setup({
     failureMessage: null,
     lastMdmStatus: null,
   }),
-  on: {
-    // CANCEL-1: the person may cancel at any point of the enrollment.
-    CANCEL: { target: ".cancelled", actions: assign({ cancelReason: "CANCEL-1" }), meta: { rule: "CANCEL-1" } },
-  },
   states: {
     identifierEntry: {
       on: {
@@ -222,6 +224,7 @@ export const deviceMachine = setup({
       ],
     },
     discovery: {
+      on: { ...personCancels },
       invoke: {
         id: "discovery",
         src: "discover",
@@ -242,9 +245,10 @@ export const deviceMachine = setup({
       },
     },
     judgingDiscovery: {
-      always: [...onBreach(discoveryRules, "cancelled"), { guard: "noBreach", target: "firstEnroll" }, { target: "cancelled" }],
+      always: [...onBreach(discoveryRules, "cancelled"), { guard: "noBreach", target: "firstEnroll" }],
     },
     firstEnroll: {
+      on: { ...personCancels },
       invoke: {
         id: "firstEnroll",
         src: "enroll",
@@ -266,10 +270,10 @@ export const deviceMachine = setup({
         { guard: "offersEsso", target: "enrollmentSso" },
         { guard: "essoOnMac", target: "authenticating", meta: { rule: "ESSO-4" } },
         { guard: "noBreach", target: "authenticating" },
-        { target: "cancelled" },
       ],
     },
     enrollmentSso: {
+      on: { ...personCancels },
       initial: "fetching",
       states: {
         fetching: {
@@ -287,7 +291,7 @@ export const deviceMachine = setup({
           },
         },
         judging: {
-          always: [...onBreach(essoRules, "#device.cancelled"), { guard: "noBreach", target: "consenting" }, { target: "#device.cancelled" }],
+          always: [...onBreach(essoRules, "#device.cancelled"), { guard: "noBreach", target: "consenting" }],
         },
         consenting: {
           invoke: {
@@ -304,6 +308,13 @@ export const deviceMachine = setup({
       },
     },
     authenticating: {
+      // Once enrolled, cancelling a re-authentication gives up the request, not the enrollment.
+      on: {
+        CANCEL: [
+          { guard: "ongoing", target: "enrolled.idle", actions: assign({ pending: null, retries: 0, cancelReason: "CANCEL-1" }), meta: { rule: "CANCEL-1" } },
+          { target: "cancelled", actions: assign({ cancelReason: "CANCEL-1" }), meta: { rule: "CANCEL-1" } },
+        ],
+      },
       initial: "choosing",
       states: {
         choosing: { always: [{ guard: "isAsWeb", target: "simple" }, { target: "oauth2" }] },
@@ -326,7 +337,7 @@ export const deviceMachine = setup({
           },
         },
         judgingSimple: {
-          always: [...onBreach(simpleAuthRules, "failed"), { guard: "noBreach", target: "done" }, { target: "failed" }],
+          always: [...onBreach(simpleAuthRules, "failed"), { guard: "noBreach", target: "done" }],
         },
         oauth2: {
           initial: "creatingState",
@@ -364,7 +375,6 @@ export const deviceMachine = setup({
               always: [
                 ...onBreach(authorizationRules, "#device.authenticating.failed"),
                 { guard: "noBreach", target: "exchanging" },
-                { target: "#device.authenticating.failed" },
               ],
             },
             exchanging: {
@@ -394,7 +404,6 @@ export const deviceMachine = setup({
               always: [
                 ...onBreach(tokenRules, "#device.authenticating.failed"),
                 { guard: "noBreach", target: "#device.authenticating.done" },
-                { target: "#device.authenticating.failed" },
               ],
             },
           },
@@ -414,6 +423,7 @@ export const deviceMachine = setup({
       ],
     },
     secondEnroll: {
+      on: { ...personCancels },
       invoke: {
         id: "secondEnroll",
         src: "enroll",
@@ -432,9 +442,10 @@ export const deviceMachine = setup({
       },
     },
     judgingProfile: {
-      always: [...onBreach(profileRules, "cancelled"), { guard: "noBreach", target: "managedAccountSignIn" }, { target: "cancelled" }],
+      always: [...onBreach(profileRules, "cancelled"), { guard: "noBreach", target: "managedAccountSignIn" }],
     },
     managedAccountSignIn: {
+      on: { ...personCancels },
       invoke: {
         id: "managedAccountSignIn",
         src: "signInManagedAccount",
@@ -451,7 +462,6 @@ export const deviceMachine = setup({
     },
     enrolled: {
       initial: "idle",
-      on: { CANCEL: {} },
       states: {
         idle: {
           on: {

@@ -28,6 +28,7 @@ export const EnrollmentRecord = z.object({
     tokenHash: z.string().nullable(),
     tokenExpiresAt: z.number().nullable(),
     pendingToken: IssuedTokenRecord.nullable(),
+    retiredTokenHashes: z.array(z.string()).max(16).readonly(),
     enrollmentId: z.string().nullable(),
     reply: z.null(),
   }),

@@ -72,6 +72,8 @@ export interface ServerContext extends ServerInput {
   readonly tokenHash: string | null;
   readonly tokenExpiresAt: number | null;
   readonly pendingToken: IssuedToken | null;
+  /** Hashes of this enrollment's earlier tokens, newest first (a few): they authorize only a CheckOut. */
+  readonly retiredTokenHashes: readonly string[];
   readonly enrollmentId: string | null;
   /** The answer to the event just handled; transient, never persisted. */
   readonly reply: ServerReply | null;
@@ -101,6 +103,11 @@ export interface ServerActorImplementations {
   readonly buildProfile: PromiseActorLogic<BuildProfileOutput, BuildProfileInput>;
 }
 
+/** The retired-token list once the current token is retired. */
+function retire(context: ServerContext): string[] {
+  return context.tokenHash === null ? [...context.retiredTokenHashes] : [context.tokenHash, ...context.retiredTokenHashes].slice(0, 4);
+}
+
 /** The profile a buildProfile answer carries, if it carries one. */
 function builtProfile(event: { readonly type: string }): unknown {
   return "output" in event && typeof event.output === "object" && event.output !== null && "profile" in event.output ? event.output.profile : undefined;
@@ -126,16 +133,24 @@ const signIn = {
 } as const;
 
 /** Ongoing authorization on check-in (step 19, PROTOCOL.md §6). */
+const checkOut = {
+  guard: "isCheckOutWithOwnToken",
+  target: "#enrollment.checkedOut",
+  actions: ["dropToken", "replyAcknowledged"],
+  meta: { rule: "ONGOING-8" },
+} as const;
+
+// Challenged, but the enrollment's token stays as it is: anyone can send a bad token naming an
+// enrollment, and that must not log its device out.
+const refused = { actions: { type: "replyChallenge", params: { ruleId: "ONGOING-7" } }, meta: { rule: "ONGOING-7" } } as const;
+
 const checkIn = {
-  CHECK_IN: [
-    { guard: "isCheckOut", target: "#enrollment.checkedOut", actions: ["dropToken", "replyAcknowledged"], meta: { rule: "ONGOING-8" } },
-    { guard: "tokenValid", target: "#enrollment.enrolled", actions: ["recordEnrollmentId", "replyAcknowledged"] },
-    // Challenged, but the enrollment's token stays as it is: anyone can send a bad token naming an
-    // enrollment, and that must not log its device out.
-    { actions: { type: "replyChallenge", params: { ruleId: "ONGOING-7" } }, meta: { rule: "ONGOING-7" } },
-  ],
+  CHECK_IN: [checkOut, { guard: "tokenValid", target: "#enrollment.enrolled", actions: ["recordEnrollmentId", "replyAcknowledged"] }, refused],
   TOKEN_INVALIDATED: { target: "#enrollment.tokenInvalidated", actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } },
 } as const;
+
+/** After invalidation there is no token to accept until the person signs in again. */
+const checkInWithoutToken = { CHECK_IN: [checkOut, refused] } as const;
 
 /** A checked-out or unenrolled device that enrolls again starts a new lifecycle. */
 const startOver = [
@@ -168,7 +183,14 @@ export const serverMachine = setup({
       "output" in event && typeof event.output === "object" && event.output !== null && "throttled" in event.output && event.output.throttled === true,
     hasEnrolled: ({ context }) => context.enrollmentId !== null,
     hasToken: ({ context }) => context.tokenHash !== null,
-    isCheckOut: ({ event }) => event.type === "CHECK_IN" && event.messageType === "CheckOut",
+    // ONGOING-8: a CheckOut cannot recover from a 401, so a stale token of this enrollment (current or
+    // one it had before) is enough; a token it never had, or none, is not — or anyone knowing an
+    // EnrollmentID could check the device out.
+    isCheckOutWithOwnToken: ({ context, event }) =>
+      event.type === "CHECK_IN" &&
+      event.messageType === "CheckOut" &&
+      event.authorization.kind === "bearer" &&
+      (event.authorization.tokenHash === context.tokenHash || context.retiredTokenHashes.includes(event.authorization.tokenHash)),
     credentialsAccepted: ({ event }) =>
       "output" in event && typeof event.output === "object" && event.output !== null && "ok" in event.output && event.output.ok === true,
     profilePassesStep13: ({ context, event }) =>
@@ -190,10 +212,10 @@ export const serverMachine = setup({
     recordEnrollmentId: assign(({ context, event }) =>
       event.type === "CHECK_IN" && event.enrollmentId !== null ? { enrollmentId: event.enrollmentId } : { enrollmentId: context.enrollmentId },
     ),
-    dropToken: assign({ tokenHash: null, tokenExpiresAt: null }),
+    dropToken: assign(({ context }) => ({ tokenHash: null, tokenExpiresAt: null, retiredTokenHashes: retire(context) })),
     dropPendingToken: assign({ pendingToken: null }),
     clearReply: assign({ reply: null }),
-    forgetEnrollment: assign({ userIdentifier: null, managedAppleId: null, tokenHash: null, tokenExpiresAt: null, enrollmentId: null }),
+    forgetEnrollment: assign({ userIdentifier: null, managedAppleId: null, tokenHash: null, tokenExpiresAt: null, retiredTokenHashes: [], enrollmentId: null }),
   },
 }).createMachine({
   id: "enrollment",
@@ -205,6 +227,7 @@ export const serverMachine = setup({
     tokenHash: null,
     tokenExpiresAt: null,
     pendingToken: null,
+    retiredTokenHashes: [],
     enrollmentId: null,
     reply: null,
   }),
@@ -259,6 +282,7 @@ export const serverMachine = setup({
             actions: assign(({ context, event }) => ({
               userIdentifier: event.output.ok ? event.output.userIdentifier : context.userIdentifier,
               managedAppleId: event.output.ok ? event.output.managedAppleId : context.managedAppleId,
+              retiredTokenHashes: retire(context),
               tokenHash: context.pendingToken?.hash ?? null,
               tokenExpiresAt: context.pendingToken?.expiresAt ?? null,
               pendingToken: null,
@@ -326,7 +350,7 @@ export const serverMachine = setup({
     },
     profileDelivered: { on: { ...signIn, ...checkIn } },
     enrolled: { on: { ...signIn, ...checkIn } },
-    tokenInvalidated: { on: { ...signIn, ...checkIn } },
+    tokenInvalidated: { on: { ...signIn, ...checkInWithoutToken } },
     reauthenticated: { on: { ...signIn, ...checkIn } },
     checkedOut: { on: { ENROLL: startOver } },
     unenrolled: { on: { ENROLL: startOver } },

@@ -34,3 +34,26 @@ describe("token binding", () => {
     expect(s.value).toBe("enrolled");
   });
 });
+
+describe("CheckOut", () => {
+  const checkOut = (s: ServerSnapshot, authorization: { kind: "missing" } | { kind: "bearer"; tokenHash: string }) =>
+    serverSend(s, { type: "CHECK_IN", authorization, now: 2_000, messageType: "CheckOut", enrollmentId: "E-1" });
+
+  it("ONGOING-8 a CheckOut with a stale token of this enrollment is accepted", () => {
+    let s = enrolled();
+    s = serverSend(s, { type: "TOKEN_INVALIDATED" });
+    expect(s.value).toBe("tokenInvalidated");
+    s = checkOut(s, { kind: "bearer", tokenHash: "hash-1" });
+    expect(s.value).toBe("checkedOut");
+    expect(s.context.reply).toEqual({ kind: "acknowledged" });
+  });
+
+  it("ONGOING-8 a CheckOut with no token, or one this enrollment never had, does not check the device out", () => {
+    for (const authorization of [{ kind: "missing" } as const, { kind: "bearer", tokenHash: "someone-else" } as const]) {
+      const s = checkOut(enrolled(), authorization);
+      expect(s.value).toBe("enrolled");
+      expect(s.context.reply).toEqual({ kind: "challenge", ruleId: "ONGOING-7" });
+      expect(s.context.tokenHash).toBe("hash-1");
+    }
+  });
+});
