@@ -1,11 +1,13 @@
 // Runs every generator. `npm run gen` writes; `npm run gen:check` fails on any difference, and on
-// any file in generated/ that no generator produces (an orphan).
-import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
-import { join, relative } from "node:path";
+// any file in generated/ — or any *.generated.* file in spec/apple/ — that no generator produces
+// (an orphan).
+import { readdirSync, readFileSync, writeFileSync, existsSync, mkdirSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateServer, serverFile } from "./server.generator.ts";
 import { generateClient, clientFile } from "./client.generator.ts";
 import { generateDiagrams, diagramsFile, readmeServerDiagram } from "./diagram.generator.ts";
+import { appleSchemaOutputPaths, appleSchemasDir, generateAppleSchemaOutput } from "./apple-schemas.generator.ts";
 import { generatedDir } from "./common.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -19,6 +21,14 @@ export const outputs: readonly Output[] = [
   { path: serverFile, generate: generateServer },
   { path: clientFile, generate: generateClient },
   { path: diagramsFile, generate: generateDiagrams },
+  ...appleSchemaOutputPaths.map((path) => ({ path, generate: () => generateAppleSchemaOutput(path) })),
+];
+
+/** Folders the orphan check covers, and which of their files only a generator may write. */
+export const generatedFolders: readonly { readonly dir: string; readonly generatedOnly: (name: string) => boolean }[] = [
+  { dir: generatedDir, generatedOnly: () => true },
+  // spec/apple/ also holds hand-written code (meta.ts) and Apple's YAML copy (yaml/).
+  { dir: appleSchemasDir, generatedOnly: (name) => /\.generated\.[a-z]+$/.test(name) },
 ];
 
 /** A region of a hand-written file that a generator keeps up to date, between two marker lines. */
@@ -64,9 +74,12 @@ export function drift(base: string): string[] {
     if (!existsSync(file)) problems.push(`${output.path}: missing (run npm run gen)`);
     else if (readFileSync(file, "utf8") !== want) problems.push(`${output.path}: out of date (run npm run gen)`);
   }
-  for (const name of readdirSync(join(base, generatedDir))) {
-    const path = `${generatedDir}/${name}`;
-    if (!expected.has(path)) problems.push(`${path}: orphan — no generator writes it; delete it`);
+  for (const { dir, generatedOnly } of generatedFolders) {
+    if (!existsSync(join(base, dir))) continue;
+    for (const name of readdirSync(join(base, dir)).sort()) {
+      const path = `${dir}/${name}`;
+      if (generatedOnly(name) && !expected.has(path)) problems.push(`${path}: orphan — no generator writes it; delete it`);
+    }
   }
   return problems;
 }
@@ -80,6 +93,7 @@ function main(): void {
     return;
   }
   for (const output of outputs) {
+    mkdirSync(dirname(join(root, output.path)), { recursive: true });
     writeFileSync(join(root, output.path), output.generate());
     console.log(`wrote ${relative(process.cwd(), join(root, output.path))}`);
   }

@@ -14,6 +14,14 @@ function literal(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/**
+ * How a route's failures are answered: operations a person sees in the device's web view (web
+ * authentication) answer an HTML page, every other one application/problem+json.
+ */
+function failWith(op: OperationSpec): "fail" | "problem" {
+  return op.pathRole === "web-auth" ? "fail" : "problem";
+}
+
 function repliesTable(op: OperationSpec): string {
   const entries = Object.entries(op.responses)
     .filter((entry): entry is [string, ResponseSpec] => entry[1] !== undefined)
@@ -29,12 +37,14 @@ function repliesTable(op: OperationSpec): string {
 function parseStatements(op: OperationSpec, used: Set<string>): string[] {
   const lines: string[] = [];
   const { request } = op;
+  const fail = failWith(op);
+  if (fail === "fail") lines.push(`const fail: Fail = (error) => errorPage(host, error);`);
   if (request.params !== undefined) {
     const name = specName(request.params, `${op.id} params`);
     used.add(name);
     lines.push(
       `const params = ${name}.safeParse(c.req.param());`,
-      `if (!params.success) return problem({ code: "not-found", detail: issues(params.error) });`,
+      `if (!params.success) return ${fail}({ code: "not-found", detail: issues(params.error) });`,
     );
   }
   if (request.query !== undefined) {
@@ -42,7 +52,7 @@ function parseStatements(op: OperationSpec, used: Set<string>): string[] {
     used.add(name);
     lines.push(
       `const query = ${name}.safeParse(queryOf(c.req.raw));`,
-      `if (!query.success) return problem({ code: "request.invalid", detail: issues(query.error) });`,
+      `if (!query.success) return ${fail}({ code: "request.invalid", detail: issues(query.error) });`,
     );
   }
   if (request.body !== undefined) {
@@ -51,9 +61,9 @@ function parseStatements(op: OperationSpec, used: Set<string>): string[] {
     const rule = request.body.rule === undefined ? "" : `, ruleId: ${literal(request.body.rule)}`;
     lines.push(
       `const raw = await readBody(c.req.raw, ${request.body.maxBytes});`,
-      `if (!raw.ok) return problem(raw.error);`,
+      `if (!raw.ok) return ${fail}(raw.error);`,
       `const body = ${parser}(raw.value);`,
-      `if (!body.ok) return problem({ code: ${literal(request.body.error)}${rule}, detail: body.error.detail });`,
+      `if (!body.ok) return ${fail}({ code: ${literal(request.body.error)}${rule}, detail: body.error.detail });`,
     );
   }
   if (request.form !== undefined) {
@@ -61,9 +71,9 @@ function parseStatements(op: OperationSpec, used: Set<string>): string[] {
     used.add(name);
     lines.push(
       `const fields = await readForm(c.req.raw, ${request.formMaxBytes ?? 16 * 1024});`,
-      `if (!fields.ok) return problem(fields.error);`,
+      `if (!fields.ok) return ${fail}(fields.error);`,
       `const form = ${name}.safeParse(fields.value);`,
-      `if (!form.success) return problem({ code: "request.invalid", detail: issues(form.error) });`,
+      `if (!form.success) return ${fail}({ code: "request.invalid", detail: issues(form.error) });`,
     );
   }
   if (request.bearer === true) {
@@ -95,10 +105,11 @@ function eventStatements(op: OperationSpec, handling: Extract<Handling, { kind: 
       break;
     case "SIGN_IN":
       lines.push(
+        `const csrfValid = await host.checkSignInCsrf(params.data.ref, form.data.csrf, now);`,
         `const issued = await host.issueToken(now);`,
-        `const event: ServerEvent = { type: "SIGN_IN", username: form.data.username, password: form.data.password, issuedToken: { hash: issued.hash, expiresAt: issued.expiresAt } };`,
+        `const event: ServerEvent = form.data.action === "cancel" ? { type: "SIGN_IN_CANCEL", csrfValid } : { type: "SIGN_IN", username: form.data.username, password: form.data.password, issuedToken: { hash: issued.hash, expiresAt: issued.expiresAt }, csrfValid };`,
         `const create = undefined;`,
-        `const extras: Extras = { issuedToken: issued.token, userIdentifier: form.data.username };`,
+        `const extras: Extras = { issuedToken: issued.token, userIdentifier: form.data.action === "cancel" ? null : form.data.username };`,
       );
       break;
     case "CHECK_IN":
@@ -127,16 +138,18 @@ function eventStatements(op: OperationSpec, handling: Extract<Handling, { kind: 
       );
       break;
   }
+  const fail = failWith(op);
+  const failArgument = fail === "fail" ? ", fail" : "";
   const notFound =
     handling.locate === "check-in"
-      ? `return answer(host, null, replies.${op.id}, extras);`
+      ? `return answer(host, null, replies.${op.id}, extras${failArgument});`
       : handling.locate === "path-ref"
-        ? `return problem({ code: "sign-in.unknown" });`
-        : `return problem({ code: "internal" });`;
+        ? `return ${fail}({ code: "sign-in.unknown" });`
+        : `return ${fail}({ code: "internal" });`;
   lines.push(
     `const enrollment = await runEnrollment(host, locators, event, create);`,
     `if (enrollment === null) ${notFound}`,
-    `return answer(host, enrollment, replies.${op.id}, extras);`,
+    `return answer(host, enrollment, replies.${op.id}, extras${failArgument});`,
   );
   return lines;
 }
@@ -188,7 +201,7 @@ export function generateServer(): string {
 import { createActor, waitFor } from "xstate";
 import type { z } from "zod";
 import { ${valueImports.join(", ")} } from "../spec/index.ts";
-import type { Challenge, ServerError${used.has("WellKnownQuery") ? "" : ", WellKnownQuery"} } from "../spec/index.ts";
+import type { Challenge, ServerError, ServerErrorCode${used.has("WellKnownQuery") ? "" : ", WellKnownQuery"} } from "../spec/index.ts";
 import { EnrollmentRecord, ${machine}, toRecord } from "../machines/index.ts";
 import type { AuthorizationFact, EnrollmentLocator, EnrollmentStore, ServerActorImplementations, ServerContext, ServerEvent, ServerInput, ServerReplyKind } from "../machines/index.ts";
 
@@ -210,7 +223,12 @@ export interface ServerHost {
   issueToken(now: number): Promise<{ readonly token: string; readonly hash: string; readonly expiresAt: number }>;
   discover(query: WellKnownQuery): Promise<DiscoveryDecision>;
   challengeFor(enrollment: ServerContext): { readonly challenge: Challenge; readonly essoUrl?: string };
-  renderSignInPage(enrollment: ServerContext, view: { readonly userIdentifier: string | null; readonly failed: boolean }): string;
+  /** The sign-in page, carrying an anti-CSRF token bound to this enrollment. */
+  renderSignInPage(enrollment: ServerContext, view: { readonly userIdentifier: string | null; readonly failed: boolean; readonly now: number }): Promise<string>;
+  /** Whether a posted anti-CSRF token is one this server issued for this enrollment and has not expired. */
+  checkSignInCsrf(enrollmentRef: string, token: string, now: number): Promise<boolean>;
+  /** The HTML page that ends web authentication with an error: a person in the web view reads words, not JSON. */
+  renderErrorPage(code: ServerErrorCode, title: string): Promise<string>;
   serializeProfile(profile: unknown, enrollment: ServerContext): Promise<Uint8Array<ArrayBuffer>>;
   /** Called with an unexpected failure; never with a request body, token or password. */
   reportError?(error: unknown): void;
@@ -222,6 +240,15 @@ type ReplyTable = Readonly<Partial<Record<ServerReplyKind | "servers" | "redirec
 const replies = {
 ${table}
 } as const satisfies Record<string, ReplyTable>;
+
+/** Every sign-in and web-authentication error page: no framing, no caching, no referrer, no script, forms only to us and the callback. */
+const pageSecurityHeaders = {
+  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' apple-remotemanagement-user-login:; frame-ancestors 'none'; base-uri 'none'",
+  "cache-control": "no-store",
+  "referrer-policy": "no-referrer",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+} as const;
 
 interface Extras {
   readonly issuedToken?: string;
@@ -245,6 +272,19 @@ function problem(error: ServerError): Response {
   const { status, title } = serverErrors[error.code];
   const body = { code: error.code, title, ...(error.ruleId === undefined ? {} : { rule: error.ruleId }), ...(error.detail === undefined ? {} : { detail: error.detail }) };
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/problem+json" } });
+}
+
+/** How a route answers a typed failure. */
+type Fail = (error: ServerError) => Response | Promise<Response>;
+
+/**
+ * A typed failure of web authentication as an HTML page for the person in the device's web view,
+ * with the page security headers; its status comes from spec/errors.ts, its detail is never shown.
+ */
+async function errorPage(host: ServerHost, error: ServerError): Promise<Response> {
+  const { status, title } = serverErrors[error.code];
+  const headers = new Headers({ ...pageSecurityHeaders, "content-type": "text/html; charset=utf-8" });
+  return new Response(await host.renderErrorPage(error.code, title), { status, headers });
 }
 
 function issues(error: z.ZodError): string {
@@ -338,32 +378,34 @@ async function runEnrollment(
   });
 }
 
-/** The machine's reply as HTTP, with the status and media type the operation defines for it. */
-async function answer(host: ServerHost, enrollment: ServerContext | null, table: ReplyTable, extras: Extras): Promise<Response> {
+/** The machine's reply as HTTP, with the status and media type the operation defines for it; failures through \`fail\`. */
+async function answer(host: ServerHost, enrollment: ServerContext | null, table: ReplyTable, extras: Extras, fail: Fail = problem): Promise<Response> {
   const reply = enrollment === null ? ({ kind: "unrecognized-device", ruleId: "ONGOING-9" } as const) : enrollment.reply;
-  if (reply === null) return problem({ code: "internal", detail: "the machine decided no answer" });
+  if (reply === null) return fail({ code: "internal", detail: "the machine decided no answer" });
   const spec = table[reply.kind];
-  if (spec === undefined) return problem({ code: "internal", detail: \`this operation has no \${reply.kind} answer\` });
+  if (spec === undefined) return fail({ code: "internal", detail: \`this operation has no \${reply.kind} answer\` });
   const headers = new Headers();
   if (spec.contentType !== undefined) headers.set("content-type", spec.contentType);
   switch (reply.kind) {
     case "challenge": {
-      if (enrollment === null) return problem({ code: "internal" });
+      if (enrollment === null) return fail({ code: "internal" });
       const { challenge, essoUrl } = host.challengeFor(enrollment);
       headers.set("www-authenticate", formatChallenge(challenge));
       if (essoUrl !== undefined) headers.set(essoHeader, essoUrl);
       return new Response(null, { status: spec.status, headers });
     }
     case "profile": {
-      if (enrollment === null) return problem({ code: "internal" });
+      if (enrollment === null) return fail({ code: "internal" });
       return new Response(await host.serializeProfile(reply.profile, enrollment), { status: spec.status, headers });
     }
     case "sign-in-form": {
-      if (enrollment === null) return problem({ code: "internal" });
-      return new Response(host.renderSignInPage(enrollment, { userIdentifier: extras.userIdentifier ?? null, failed: reply.failed }), { status: spec.status, headers });
+      if (enrollment === null) return fail({ code: "internal" });
+      for (const [name, value] of Object.entries(pageSecurityHeaders)) headers.set(name, value);
+      const page = await host.renderSignInPage(enrollment, { userIdentifier: extras.userIdentifier ?? null, failed: reply.failed, now: host.now() });
+      return new Response(page, { status: spec.status, headers });
     }
     case "authentication-result":
-      if (extras.issuedToken === undefined) return problem({ code: "internal" });
+      if (extras.issuedToken === undefined) return fail({ code: "internal" });
       headers.set("location", buildAuthenticationResultUrl(extras.issuedToken));
       headers.set("cache-control", "no-store");
       return new Response(null, { status: spec.status, headers });
@@ -372,7 +414,7 @@ async function answer(host: ServerHost, enrollment: ServerContext | null, table:
     case "unrecognized-device":
       return new Response(JSON.stringify(buildUnrecognizedDevice()), { status: spec.status, headers });
     case "error":
-      return problem(reply);
+      return fail(reply);
   }
 }
 

@@ -10,13 +10,14 @@ import {
   splitUserIdentifier,
   type EnrollmentVersion,
   type IdentityInput,
+  type ServerErrorCode,
 } from "../spec/index.ts";
 import type { EnrollmentStore, ServerContext, VerifyCredentialsInput, VerifyCredentialsOutput } from "../machines/index.ts";
 import type { DiscoveryDecision, ServerHost } from "../generated/server.generated.ts";
 import { hashToken, newToken, newUuid, secureRandomBytes, type RandomBytes } from "./crypto.ts";
 import type { Directory } from "./directory.ts";
 import { MemoryEnrollmentStore } from "./memory-store.ts";
-import { renderSignInPage } from "./sign-in-page.ts";
+import { renderErrorPage, renderSignInPage } from "./sign-in-page.ts";
 import { csrfTokens } from "./csrf.ts";
 import { defaultThrottle, MemoryFailureCounter, type FailureCounter, type ThrottlePolicy } from "./throttle.ts";
 
@@ -141,6 +142,9 @@ export function createServerHost(options: ServerOptions): ServerHost {
       });
     },
     checkSignInCsrf: (ref, token, at) => csrf.check(ref, token, at),
+    async renderErrorPage(code, title) {
+      return renderErrorPage({ organizationName: options.organizationName, ...errorPageText(code, title, throttle) });
+    },
     async serializeProfile(profile) {
       const parsed = ConfigurationProfile.safeParse(profile);
       if (!parsed.success) throw new Error("the machine delivered something that is not a Configuration profile");
@@ -148,4 +152,32 @@ export function createServerHost(options: ServerOptions): ServerHost {
     },
     ...(options.reportError === undefined ? {} : { reportError: options.reportError }),
   };
+}
+
+/** The words a person reads when web authentication ends with an error; `title` is spec/errors.ts's. */
+function errorPageText(code: ServerErrorCode, title: string, throttle: ThrottlePolicy): { readonly title: string; readonly message: string } {
+  const again = "To enroll this device, start again from Settings.";
+  switch (code) {
+    case "sign-in.cancelled":
+      return { title: "Sign-in cancelled", message: "This device was not enrolled. To enroll it, start again from Settings." };
+    case "sign-in.forged":
+      return { title: "This sign-in page has expired", message: `The form expired or did not come from this server, so nothing was sent. ${again}` };
+    case "sign-in.throttled": {
+      const minutes = Math.max(1, Math.ceil(throttle.windowMs / 60_000));
+      return {
+        title: "Too many attempts",
+        message: `Signing in is paused after several wrong passwords. Wait ${minutes} minute${minutes === 1 ? "" : "s"}, then start the enrollment again from Settings.`,
+      };
+    }
+    case "sign-in.unknown":
+    case "not-found":
+      return { title: "This sign-in link isn't valid", message: `It is unknown or has expired. ${again}` };
+    case "sign-in.not-expected":
+      return { title: "No sign-in needed", message: "This enrollment is not waiting for a sign-in. You can close this page." };
+    case "request.invalid":
+    case "request.too-large":
+      return { title: "Something went wrong", message: `The sign-in form could not be read. ${again}` };
+    default:
+      return { title: "Something went wrong", message: `${title} ${again}` };
+  }
 }

@@ -1,44 +1,124 @@
-// The simple sign-in page of web authentication (steps 6–10): a form that posts back to its own URL.
+// The pages a person sees in the device's web view during web authentication (steps 6–11): the
+// simple sign-in form, which posts back to its own URL, and the page that ends a sign-in with an
+// error. Self-contained: inline CSS only, no script, no external asset (the page's CSP allows
+// nothing else); light and dark; sized for a phone first. Every reflected value goes through
+// escapeHtml.
 import { escapeHtml } from "./html.ts";
 
 export interface SignInPageView {
   readonly organizationName: string;
   readonly action: string;
+  /** Prefills the user field: the device's `user-identifier`, or what the person typed last. */
   readonly userIdentifier: string | null;
+  /** The last attempt failed (SIMPLE-5): the page says so above the fields. */
   readonly failed: boolean;
   /** The anti-CSRF token this page's form carries. */
   readonly csrf: string;
 }
 
-export function renderSignInPage(view: SignInPageView): string {
-  const org = escapeHtml(view.organizationName);
-  const user = escapeHtml(view.userIdentifier ?? "");
-  const failure = view.failed ? `<p class="error" role="alert">The user name or password is wrong. Try again.</p>` : "";
+export interface ErrorPageView {
+  readonly organizationName: string;
+  /** A short heading: what happened. */
+  readonly title: string;
+  /** One or two sentences: what the person can do now. */
+  readonly message: string;
+}
+
+const styles = `
+:root{color-scheme:light dark;--bg:#eef0f4;--card:#fff;--text:#16181d;--muted:#4a5260;--border:#b9bfca;--accent:#0a5fd1;--on-accent:#fff;--ring:#0a5fd1;--err-bg:#fdeceb;--err-text:#8a1b14;--err-line:#e8a7a1}
+@media (prefers-color-scheme:dark){:root{--bg:#0e1014;--card:#1a1d23;--text:#f2f4f7;--muted:#b3bac5;--border:#4b525e;--accent:#5b9bff;--on-accent:#0a1220;--ring:#8fbaff;--err-bg:#3a1614;--err-text:#ffd6d1;--err-line:#86342c}}
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
+body{margin:0;min-height:100vh;background:var(--bg);color:var(--text);font:16px/1.5 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;display:flex;justify-content:center;align-items:flex-start;padding:3rem 1rem}
+main{width:100%;max-width:25rem;background:var(--card);border-radius:18px;padding:2.25rem 1.75rem 2rem;box-shadow:0 1px 2px rgba(0,0,0,.06),0 10px 30px rgba(0,0,0,.08)}
+.mark{width:56px;height:56px;margin:0 auto 1rem;border-radius:14px;background:var(--accent);color:var(--on-accent);display:flex;align-items:center;justify-content:center;font-size:26px;font-weight:700;line-height:1}
+.org{margin:0 0 .25rem;text-align:center;color:var(--muted);font-size:.9375rem;font-weight:600;overflow-wrap:anywhere}
+h1{margin:0 0 .5rem;text-align:center;font-size:1.625rem;line-height:1.2;font-weight:700;letter-spacing:-.01em;overflow-wrap:anywhere}
+.lead{margin:0 0 1.5rem;text-align:center;color:var(--muted)}
+.alert{display:flex;gap:.625rem;align-items:flex-start;margin:0 0 1.25rem;padding:.75rem .875rem;border:1px solid var(--err-line);border-radius:12px;background:var(--err-bg);color:var(--err-text);font-size:.9375rem;line-height:1.4}
+.alert::before{content:"!";flex:none;width:1.25rem;height:1.25rem;margin-top:.05rem;border-radius:50%;background:var(--err-text);color:var(--err-bg);font-weight:700;font-size:.8125rem;line-height:1.25rem;text-align:center}
+.alert strong{display:block}
+label{display:block;margin:1rem 0 .375rem;font-weight:600;font-size:.9375rem}
+input[type=text],input[type=password]{display:block;width:100%;margin:0;padding:.75rem .875rem;font:inherit;font-size:17px;color:var(--text);background:var(--card);border:1px solid var(--border);border-radius:12px;appearance:none;-webkit-appearance:none}
+input[aria-invalid=true]{border-color:var(--err-text)}
+input:focus{outline:3px solid var(--ring);outline-offset:1px;border-color:var(--ring)}
+.actions{display:flex;flex-direction:column;gap:.75rem;margin-top:1.75rem}
+button{width:100%;margin:0;padding:.8125rem 1rem;font:inherit;font-size:17px;font-weight:600;border-radius:12px;border:1px solid transparent;cursor:pointer;-webkit-tap-highlight-color:transparent}
+button:focus-visible{outline:3px solid var(--ring);outline-offset:2px}
+.primary{background:var(--accent);color:var(--on-accent)}
+.secondary{background:transparent;color:var(--accent);border-color:var(--border)}
+.note{margin:1.5rem 0 0;text-align:center;color:var(--muted);font-size:.8125rem;line-height:1.45}
+.message{margin:0;text-align:center}
+@media (max-width:30rem){body{padding:0;background:var(--card)}main{max-width:none;min-height:100vh;border-radius:0;box-shadow:none;padding:2.75rem 1.25rem 2rem}}
+`.trim();
+
+/** The first letter of the organization's name, as a monogram in place of a logo. */
+function monogram(organizationName: string): string {
+  const first = Array.from(organizationName.trim())[0] ?? "?";
+  return escapeHtml(first.toLocaleUpperCase());
+}
+
+function page(title: string, organizationName: string, main: string): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in — ${org}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
+<meta name="color-scheme" content="light dark">
+<meta name="robots" content="noindex, nofollow">
+<title>${escapeHtml(title)} — ${escapeHtml(organizationName)}</title>
 <style>
-body{font-family:-apple-system,system-ui,sans-serif;max-width:24rem;margin:3rem auto;padding:0 1rem}
-label{display:block;margin-top:1rem}input{width:100%;font-size:1rem;padding:.5rem;box-sizing:border-box}
-button{margin-top:1.5rem;font-size:1rem;padding:.6rem 1.2rem}.error{color:#b00020}
+${styles}
 </style>
 </head>
 <body>
-<h1>${org}</h1>
-<p>Sign in to enroll this device.</p>
-${failure}<form method="post" action="${escapeHtml(view.action)}">
-<label for="username">User name</label>
-<input id="username" name="username" type="text" autocomplete="username" value="${user}" required>
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<input type="hidden" name="csrf" value="${escapeHtml(view.csrf)}">
-<button type="submit" name="action" value="sign-in">Sign in</button>
-<button type="submit" name="action" value="cancel" formnovalidate class="secondary">Cancel</button>
-</form>
+<main>
+<div class="mark" aria-hidden="true">${monogram(organizationName)}</div>
+${main}
+</main>
 </body>
 </html>
 `;
+}
+
+export function renderSignInPage(view: SignInPageView): string {
+  const org = escapeHtml(view.organizationName);
+  const user = escapeHtml(view.userIdentifier ?? "");
+  const failure = view.failed
+    ? `<div class="alert" role="alert" id="sign-in-error"><span><strong>The user name or password is wrong.</strong> Check both and try again.</span></div>\n`
+    : "";
+  const invalid = view.failed ? ` aria-invalid="true" aria-describedby="sign-in-error"` : "";
+  // The password field takes the focus once a user name is known (prefilled or after a failure).
+  const focusUser = user === "" ? " autofocus" : "";
+  const focusPassword = user === "" ? "" : " autofocus";
+  return page(
+    "Sign in",
+    view.organizationName,
+    `<h1>${org}</h1>
+<p class="lead">Sign in to enroll this device with ${org}.</p>
+${failure}<form method="post" action="${escapeHtml(view.action)}">
+<input type="hidden" name="csrf" value="${escapeHtml(view.csrf)}">
+<label for="username">User name</label>
+<input id="username" name="username" type="text" value="${user}" inputmode="email" autocomplete="username" autocapitalize="none" autocorrect="off" spellcheck="false" required${focusUser}>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required${invalid}${focusPassword}>
+<div class="actions">
+<button type="submit" name="action" value="sign-in" class="primary">Sign in</button>
+<button type="submit" name="action" value="cancel" formnovalidate class="secondary">Cancel</button>
+</div>
+</form>
+<p class="note">Your password goes only to ${org}. Sign in only if you started enrolling this device yourself.</p>`,
+  );
+}
+
+/** What a person sees when web authentication ends with an error (forged form, throttled, cancelled, unknown link). */
+export function renderErrorPage(view: ErrorPageView): string {
+  return page(
+    view.title,
+    view.organizationName,
+    `<p class="org">${escapeHtml(view.organizationName)}</p>
+<h1>${escapeHtml(view.title)}</h1>
+<p class="message">${escapeHtml(view.message)}</p>
+<p class="note">You can close this page.</p>`,
+  );
 }

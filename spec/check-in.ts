@@ -1,9 +1,12 @@
 // Check-in protocol messages: https://github.com/apple/device-management/tree/release/mdm/checkin
 import { z } from "zod";
+import { AuthenticateCheckIn, CheckOutCheckIn, TokenUpdateCheckIn, UserAuthenticateCheckIn } from "./apple/check-in.generated.ts";
 import { parsePlist } from "./plist.ts";
 import { err, ok, type Result } from "./result.ts";
 
-// Key names and types follow Apple's mdm/checkin/*.yaml. Objects are loose: devices add keys over
+// Key names, types and presence are Apple's mdm/checkin/*.yaml: the schemas below build on the
+// ones generated from the project's copy (spec/apple/check-in.generated.ts) and add the project's
+// rules (non-empty identifiers, UDID or EnrollmentID). Objects are loose: devices add keys over
 // releases, and a check-in server must not refuse them.
 
 /** Check-in requests: PUT to CheckInURL (or ServerURL) with this Content-Type. */
@@ -30,57 +33,32 @@ const identified = {
   path: ["UDID"],
 };
 
-/** authenticate.yaml: the first message after the profile is installed (step 19). */
-export const Authenticate = z
-  .looseObject({
-    MessageType: z.literal("Authenticate"),
-    Topic: z.string().min(1),
-    ...enrollmentKeys,
-    /** macOS only (required there). */
-    DeviceName: z.string().optional(),
-    /** macOS only (required there). */
-    ModelName: z.string().optional(),
-    /** macOS only (required there). */
-    Model: z.string().optional(),
-    OSVersion: z.string().optional(),
-    BuildVersion: z.string().optional(),
-    ProductName: z.string().optional(),
-    SerialNumber: z.string().optional(),
-    IMEI: z.string().optional(),
-    MEID: z.string().optional(),
-  })
-  .refine(identifiesEnrollment, identified);
+// The YAML marks UDID and EnrollmentID both required in TokenUpdate and CheckOut, each only for
+// its enrollment type: the generated schemas have them optional (their metadata keeps the
+// presence), and the rule "one of the two" is the refinement below.
+
+/** authenticate.yaml: the first message after the profile is installed (step 19). DeviceName, ModelName, Model: macOS only (required there). */
+export const Authenticate = AuthenticateCheckIn.extend({
+  Topic: z.string().min(1),
+  ...enrollmentKeys,
+}).refine(identifiesEnrollment, identified);
 export type Authenticate = z.infer<typeof Authenticate>;
 
 /** tokenupdate.yaml: the push token, sent once the MDM payload is installed and whenever it changes. */
-export const TokenUpdate = z
-  .looseObject({
-    MessageType: z.literal("TokenUpdate"),
-    Topic: z.string().min(1),
-    ...enrollmentKeys,
-    /** macOS user channel of a user enrollment. */
-    EnrollmentUserID: z.string().min(1).optional(),
-    Token: z.instanceof(Uint8Array),
-    PushMagic: z.string().min(1),
-    UnlockToken: z.instanceof(Uint8Array).optional(),
-    AwaitingConfiguration: z.boolean().optional(),
-    /** macOS user channel only. */
-    NotOnConsole: z.boolean().optional(),
-    UserShortName: z.string().optional(),
-    UserID: z.string().optional(),
-    UserLongName: z.string().optional(),
-  })
-  .refine(identifiesEnrollment, identified);
+export const TokenUpdate = TokenUpdateCheckIn.extend({
+  Topic: z.string().min(1),
+  ...enrollmentKeys,
+  /** macOS user channel of a user enrollment. */
+  EnrollmentUserID: z.string().min(1).optional(),
+  PushMagic: z.string().min(1),
+}).refine(identifiesEnrollment, identified);
 export type TokenUpdate = z.infer<typeof TokenUpdate>;
 
 /** checkout.yaml: sent (best effort) when the MDM profile is removed and CheckOutWhenRemoved is true. */
-export const CheckOut = z
-  .looseObject({
-    MessageType: z.literal("CheckOut"),
-    Topic: z.string().min(1),
-    ...enrollmentKeys,
-  })
-  .refine(identifiesEnrollment, identified);
+export const CheckOut = CheckOutCheckIn.extend({
+  Topic: z.string().min(1),
+  ...enrollmentKeys,
+}).refine(identifiesEnrollment, identified);
 export type CheckOut = z.infer<typeof CheckOut>;
 
 /**
@@ -89,14 +67,11 @@ export type CheckOut = z.infer<typeof CheckOut>;
  * required although its own notes say only the second request of the handshake carries it: it is
  * optional here. EnrollmentID (not in this YAML) is still accepted, like in the other messages.
  */
-export const UserAuthenticate = z
-  .looseObject({
-    MessageType: z.literal("UserAuthenticate"),
-    ...enrollmentKeys,
-    UserID: z.string().min(1),
-    DigestResponse: z.string().optional(),
-  })
-  .refine(identifiesEnrollment, identified);
+export const UserAuthenticate = UserAuthenticateCheckIn.extend({
+  ...enrollmentKeys,
+  UserID: z.string().min(1),
+  DigestResponse: z.string().optional(),
+}).refine(identifiesEnrollment, identified);
 export type UserAuthenticate = z.infer<typeof UserAuthenticate>;
 
 /** The check-in messages modelled here; others (GetToken, DeclarativeManagement, …) are OtherCheckIn. */

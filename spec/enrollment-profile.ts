@@ -1,20 +1,33 @@
 // Enrollment profile (steps 12–13): https://developer.apple.com/documentation/devicemanagement/implementing-the-simple-authentication-account-driven-enrollment-flow
 import { z } from "zod";
+import {
+  ComAppleMdmPayload,
+  ComAppleSecurityAcmePayload,
+  ComAppleSecurityPemPayload,
+  ComAppleSecurityPkcs1Payload,
+  ComAppleSecurityPkcs12Payload,
+  ComAppleSecurityRootPayload,
+  ComAppleSecurityScepPayload,
+  CommonPayloadKeysPayload,
+  TopLevelPayload,
+} from "./apple/profiles.generated.ts";
 import { buildPlist, parsePlist, type PlistValue } from "./plist.ts";
 import { err, ok, type Result } from "./result.ts";
 import type { RuleId } from "./rules.ts";
 import { EnrollmentVersion } from "./service-discovery.ts";
 import { isFqdn } from "./user-identifier.ts";
 
-// Key names and types follow Apple's schemas (apple/device-management, mdm/profiles/*.yaml):
-// TopLevel.yaml (the profile), CommonPayloadKeys.yaml (every payload), com.apple.mdm.yaml,
-// com.apple.security.{scep,acme,pkcs12,root,pem,pkcs1}.yaml. Objects are loose: keys we do not
-// model survive a parse, so a profile read and written again keeps them.
+// Key names, types, rangelists and presence are Apple's (apple/device-management,
+// mdm/profiles/*.yaml): the schemas below build on the ones generated from the project's copy of
+// that YAML (spec/apple/profiles.generated.ts: TopLevel, CommonPayloadKeys, com.apple.mdm,
+// com.apple.security.{scep,acme,pkcs12,root,pem,pkcs1}) and add only the project's own rules.
+// Objects are loose: keys we do not model survive a parse, so a profile read and written again
+// keeps them.
 
 export { EnrollmentVersion };
 
-/** PROFILE-1: the two values com.apple.mdm.yaml allows for EnrollmentMode. */
-export const EnrollmentMode = z.enum(["BYOD", "ADDE"]);
+/** PROFILE-1: the two values com.apple.mdm.yaml allows for EnrollmentMode (its rangelist). */
+export const EnrollmentMode = ComAppleMdmPayload.shape.EnrollmentMode.unwrap();
 export type EnrollmentMode = z.infer<typeof EnrollmentMode>;
 
 const modeByVersion = { "mdm-byod": "BYOD", "mdm-adde": "ADDE" } as const satisfies Record<EnrollmentVersion, EnrollmentMode>;
@@ -32,9 +45,6 @@ export function enrollmentVersionForMode(mode: EnrollmentMode): EnrollmentVersio
 // ---------------------------------------------------------------------------------------------
 // Schemas
 
-const data = z.instanceof(Uint8Array);
-const integer = z.number().int();
-
 function isHttpsUrl(value: string): boolean {
   try {
     return new URL(value).protocol === "https:";
@@ -43,45 +53,22 @@ function isHttpsUrl(value: string): boolean {
   }
 }
 
-/** CommonPayloadKeys.yaml: PayloadIdentifier, PayloadUUID, PayloadVersion (rangelist [1]) are required. */
+/** CommonPayloadKeys.yaml requires PayloadIdentifier and PayloadUUID; we also refuse them empty. */
 const commonPayloadKeys = {
   PayloadIdentifier: z.string().min(1),
   PayloadUUID: z.string().min(1),
-  PayloadVersion: z.literal(1),
-  PayloadDescription: z.string().optional(),
-  PayloadDisplayName: z.string().optional(),
-  PayloadOrganization: z.string().optional(),
 };
 
-const mdmKeys = {
-  PayloadType: z.literal("com.apple.mdm"),
+/**
+ * The com.apple.mdm payload as a device reads it: Apple's key types, except that EnrollmentMode is
+ * any string (PROFILE-1, hasValidEnrollmentMode, judges its value) and ServerCapabilities any
+ * strings (kept open: com.apple.mdm.per-user-connections, .bootstraptoken, .token today).
+ */
+export const MdmPayloadShape = ComAppleMdmPayload.extend({
   ...commonPayloadKeys,
-  IdentityCertificateUUID: z.string(),
-  Topic: z.string(),
-  ServerURL: z.string(),
-  CheckInURL: z.string().optional(),
-  SignMessage: z.boolean().optional(),
-  /** A bit mask (1 … 4096); BYOD profiles must not carry it (PROFILE-4). */
-  AccessRights: integer.optional(),
-  UseDevelopmentAPNS: z.boolean().optional(),
-  /** Removed in iOS 18 / macOS 15; account-driven enrollment uses AssignedManagedAppleID. */
-  ManagedAppleID: z.string().optional(),
-  /** Checked by PROFILE-3 (hasValidAssignedManagedAppleID), not by the schema. */
-  AssignedManagedAppleID: z.string().optional(),
-  /** Checked by PROFILE-1 (hasValidEnrollmentMode), not by the schema. */
   EnrollmentMode: z.string().optional(),
-  ServerURLPinningCertificateUUIDs: z.array(z.string()).optional(),
-  CheckInURLPinningCertificateUUIDs: z.array(z.string()).optional(),
-  PinningRevocationCheckRequired: z.boolean().optional(),
-  /** com.apple.mdm.per-user-connections, com.apple.mdm.bootstraptoken, com.apple.mdm.token (kept open). */
   ServerCapabilities: z.array(z.string()).optional(),
-  CheckOutWhenRemoved: z.boolean().optional(),
-  RequiredAppIDForMDM: integer.optional(),
-  PromptUserToAllowBootstrapTokenForAuthentication: z.boolean().optional(),
-};
-
-/** The com.apple.mdm payload as a device reads it: key types only. */
-export const MdmPayloadShape = z.looseObject(mdmKeys);
+});
 export type MdmPayloadShape = z.infer<typeof MdmPayloadShape>;
 
 const httpsUrl = z.string().refine(isHttpsUrl, "PROFILE-8: must be an https URL");
@@ -92,8 +79,7 @@ const httpsUrl = z.string().refine(isHttpsUrl, "PROFILE-8: must be an https URL"
  * `com.apple.mgmt.` (YAML text, no `format` there), ServerURL — and CheckInURL when present — is
  * https (YAML `format: ^https://.*$`).
  */
-export const MdmPayload = z.looseObject({
-  ...mdmKeys,
+export const MdmPayload = MdmPayloadShape.extend({
   IdentityCertificateUUID: z.string().min(1, "PROFILE-8: IdentityCertificateUUID must not be empty"),
   Topic: z.string().regex(/^com\.apple\.mgmt\../, "PROFILE-8: Topic must start with com.apple.mgmt."),
   ServerURL: httpsUrl,
@@ -107,7 +93,7 @@ export type SubjectName = z.infer<typeof SubjectName>;
 
 // The YAML types each of these as <string>; the SCEP text says "a single string or an array of strings".
 const altNameValue = z.union([z.string(), z.array(z.string())]);
-const SubjectAltName = z.looseObject({
+const SubjectAltName = ComAppleSecurityScepPayload.shape.PayloadContent.shape.SubjectAltName.unwrap().extend({
   rfc822Name: altNameValue.optional(),
   dNSName: altNameValue.optional(),
   uniformResourceIdentifier: altNameValue.optional(),
@@ -115,70 +101,34 @@ const SubjectAltName = z.looseObject({
 });
 
 /** com.apple.security.scep: the SCEP settings live in a PayloadContent dictionary (keys with spaces are Apple's). */
-export const ScepPayload = z.looseObject({
-  PayloadType: z.literal("com.apple.security.scep"),
+export const ScepPayload = ComAppleSecurityScepPayload.extend({
   ...commonPayloadKeys,
-  PayloadContent: z.looseObject({
+  PayloadContent: ComAppleSecurityScepPayload.shape.PayloadContent.extend({
     URL: z.string().min(1),
-    Name: z.string().optional(),
-    Subject: SubjectName.optional(),
-    Challenge: z.string().optional(),
-    Keysize: z.union([z.literal(1024), z.literal(2048), z.literal(4096)]).optional(),
-    "Key Type": z.string().optional(),
-    "Key Usage": integer.optional(),
-    CAFingerprint: data.optional(),
-    Retries: integer.optional(),
-    RetryDelay: integer.optional(),
     SubjectAltName: SubjectAltName.optional(),
-    KeyIsExtractable: z.boolean().optional(),
-    AllowAllAppsAccess: z.boolean().optional(),
   }),
 });
 export type ScepPayload = z.infer<typeof ScepPayload>;
 
 /** com.apple.security.acme: unlike SCEP, the keys sit in the payload itself, not in PayloadContent. */
-export const AcmePayload = z.looseObject({
-  PayloadType: z.literal("com.apple.security.acme"),
+export const AcmePayload = ComAppleSecurityAcmePayload.extend({
   ...commonPayloadKeys,
   DirectoryURL: z.string().refine(isHttpsUrl, "DirectoryURL must use the https scheme"),
   ClientIdentifier: z.string().min(1),
-  KeySize: integer,
-  KeyType: z.enum(["RSA", "ECSECPrimeRandom"]),
-  HardwareBound: z.boolean(),
-  Subject: SubjectName,
   SubjectAltName: SubjectAltName.optional(),
-  UsageFlags: integer.optional(),
-  ExtendedKeyUsage: z.array(z.string()).optional(),
-  Attest: z.boolean().optional(),
-  KeyIsExtractable: z.boolean().optional(),
-  AllowAllAppsAccess: z.boolean().optional(),
 });
 export type AcmePayload = z.infer<typeof AcmePayload>;
 
 /** com.apple.security.pkcs12: a password-protected identity; PayloadContent is the PKCS#12 bytes. */
-export const Pkcs12Payload = z.looseObject({
-  PayloadType: z.literal("com.apple.security.pkcs12"),
-  ...commonPayloadKeys,
-  PayloadContent: data,
-  Password: z.string().optional(),
-  PayloadCertificateFileName: z.string().optional(),
-  AllowAllAppsAccess: z.boolean().optional(),
-  KeyIsExtractable: z.boolean().optional(),
-});
+export const Pkcs12Payload = ComAppleSecurityPkcs12Payload.extend(commonPayloadKeys);
 export type Pkcs12Payload = z.infer<typeof Pkcs12Payload>;
 
-const certificateKeys = {
-  ...commonPayloadKeys,
-  PayloadContent: data,
-  PayloadCertificateFileName: z.string().optional(),
-};
-
 /** com.apple.security.root (an alias of pkcs1): a DER certificate. */
-export const RootCertificatePayload = z.looseObject({ PayloadType: z.literal("com.apple.security.root"), ...certificateKeys });
+export const RootCertificatePayload = ComAppleSecurityRootPayload.extend(commonPayloadKeys);
 /** com.apple.security.pem: PEM-encoded certificate(s), no private key. */
-export const PemCertificatePayload = z.looseObject({ PayloadType: z.literal("com.apple.security.pem"), ...certificateKeys });
+export const PemCertificatePayload = ComAppleSecurityPemPayload.extend(commonPayloadKeys);
 /** com.apple.security.pkcs1: a DER certificate, no private key. */
-export const Pkcs1CertificatePayload = z.looseObject({ PayloadType: z.literal("com.apple.security.pkcs1"), ...certificateKeys });
+export const Pkcs1CertificatePayload = ComAppleSecurityPkcs1Payload.extend(commonPayloadKeys);
 
 export const TrustAnchorPayload = z.discriminatedUnion("PayloadType", [RootCertificatePayload, PemCertificatePayload, Pkcs1CertificatePayload]);
 export type TrustAnchorPayload = z.infer<typeof TrustAnchorPayload>;
@@ -188,28 +138,25 @@ export const IdentityPayload = z.discriminatedUnion("PayloadType", [ScepPayload,
 export type IdentityPayload = z.infer<typeof IdentityPayload>;
 export const identityPayloadTypes = ["com.apple.security.scep", "com.apple.security.acme", "com.apple.security.pkcs12"] as const;
 
-/** Any payload of a profile: the common keys only, so unknown payload types pass. */
-export const AnyPayload = z.looseObject({
+/**
+ * Any payload of a profile: CommonPayloadKeys.yaml only, so unknown payload types pass (their own
+ * keys are not judged here), with any integer PayloadVersion (Apple's rangelist says 1).
+ */
+export const AnyPayload = CommonPayloadKeysPayload.extend({
   PayloadType: z.string().min(1),
-  PayloadIdentifier: z.string(),
-  PayloadUUID: z.string(),
-  PayloadVersion: integer,
-  PayloadDescription: z.string().optional(),
-  PayloadDisplayName: z.string().optional(),
-  PayloadOrganization: z.string().optional(),
+  PayloadVersion: z.int(),
 });
 export type AnyPayload = z.infer<typeof AnyPayload>;
 
-/** TopLevel.yaml: PayloadType "Configuration", PayloadVersion 1, PayloadContent an array of payloads. */
-export const ConfigurationProfile = z.looseObject({
-  PayloadType: z.literal("Configuration"),
-  PayloadIdentifier: z.string().min(1),
-  PayloadUUID: z.string().min(1),
-  PayloadVersion: z.literal(1),
-  PayloadDisplayName: z.string().optional(),
-  PayloadDescription: z.string().optional(),
-  PayloadOrganization: z.string().optional(),
+/**
+ * TopLevel.yaml: PayloadType "Configuration", PayloadVersion 1, PayloadContent an array of
+ * payloads (each read as AnyPayload). ConsentText is a dictionary of localized texts by language
+ * ("en", "default", …): the YAML nests an odd ConsentTextItem level there, which is not followed.
+ */
+export const ConfigurationProfile = TopLevelPayload.extend({
+  ...commonPayloadKeys,
   PayloadContent: z.array(AnyPayload),
+  ConsentText: z.record(z.string(), z.string()).optional(),
 });
 export type ConfigurationProfile = z.infer<typeof ConfigurationProfile>;
 

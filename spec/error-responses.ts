@@ -1,31 +1,26 @@
 // 403 error bodies: https://github.com/apple/device-management/tree/release/mdm/errors (well-known.failed.yaml, unrecognized.device.yaml)
 import { z } from "zod";
+import { UnrecognizedDeviceError, WellKnownFailedError } from "./apple/errors.generated.ts";
 import type { RuleId } from "./rules.ts";
 
 // Both YAML files define exactly three keys: code (required, a one-value rangelist), description
 // (optional, "only for logging purposes, don't display it to the user") and message (optional,
 // "to display to the user"). The body may be JSON or an XML plist; the Content-Type says which.
+// The schemas take the generated ones' keys (spec/apple/errors.generated.ts); unlike them, they
+// drop keys the YAML does not define.
 
 /** The HTTP status both error bodies travel with. */
 export const errorResponseStatus = 403;
 
-export const wellKnownFailedCode = "com.apple.well-known.failed";
-export const unrecognizedDeviceCode = "com.apple.unrecognized.device";
+export const wellKnownFailedCode = WellKnownFailedError.shape.code.value;
+export const unrecognizedDeviceCode = UnrecognizedDeviceError.shape.code.value;
 
 /** DISCOVERY-9 / DISCOVERY-11: the well-known request was refused (iOS 17.5, macOS 14.5, visionOS 1.2). */
-export const WellKnownFailed = z.object({
-  code: z.literal(wellKnownFailedCode),
-  description: z.string().optional(),
-  message: z.string().optional(),
-});
+export const WellKnownFailed = z.object(WellKnownFailedError.shape);
 export type WellKnownFailed = z.infer<typeof WellKnownFailed>;
 
 /** ONGOING-5 / ONGOING-9: the server does not know the device; the device unenrolls (iOS 17, macOS 14). */
-export const UnrecognizedDevice = z.object({
-  code: z.literal(unrecognizedDeviceCode),
-  description: z.string().optional(),
-  message: z.string().optional(),
-});
+export const UnrecognizedDevice = z.object(UnrecognizedDeviceError.shape);
 export type UnrecognizedDevice = z.infer<typeof UnrecognizedDevice>;
 
 export const ErrorResponseBody = z.discriminatedUnion("code", [WellKnownFailed, UnrecognizedDevice]);

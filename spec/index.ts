@@ -1,4 +1,5 @@
-// The protocol as data: wire schemas, parsers and builders, the operations table, the rules catalogue.
+// The protocol as data: wire schemas, parsers and builders, the operations table, the rules catalogue,
+// and Apple's schemas generated from its device-management YAML (spec/apple/) with their validator.
 export * from "./result.ts";
 export * from "./rules.ts";
 export * from "./errors.ts";
@@ -16,3 +17,5 @@ export * from "./enrollment-profile.ts";
 export * from "./check-in.ts";
 export * from "./error-responses.ts";
 export * from "./operations.ts";
+export * from "./apple/index.generated.ts";
+export * from "./apple-validation.ts";

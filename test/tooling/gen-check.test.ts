@@ -1,7 +1,7 @@
 // gen:check: generated files are byte-stable, and drift, missing files and orphans are reported.
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { drift, outputs } from "../../generators/gen.ts";
 
@@ -10,7 +10,10 @@ function copyOfGenerated(): string {
   const root = mkdtempSync(join(tmpdir(), "adenroll-gen-"));
   roots.push(root);
   mkdirSync(join(root, "generated"));
-  for (const output of outputs) writeFileSync(join(root, output.path), output.generate());
+  for (const output of outputs) {
+    mkdirSync(dirname(join(root, output.path)), { recursive: true });
+    writeFileSync(join(root, output.path), output.generate());
+  }
   return root;
 }
 afterEach(() => {
@@ -39,10 +42,14 @@ describe("generators", () => {
     writeFileSync(join(root, first.path), readFileSync(join(root, first.path), "utf8") + "// hand edit\n");
     rmSync(join(root, second.path));
     writeFileSync(join(root, "generated/stale.generated.ts"), "export {};\n");
+    // spec/apple/ holds hand-written files too: only its *.generated.* files can be orphans.
+    writeFileSync(join(root, "spec/apple/stale.generated.ts"), "export {};\n");
+    writeFileSync(join(root, "spec/apple/meta.ts"), "export {};\n");
     expect(drift(root)).toEqual([
       `${first.path}: out of date (run npm run gen)`,
       `${second.path}: missing (run npm run gen)`,
       "generated/stale.generated.ts: orphan — no generator writes it; delete it",
+      "spec/apple/stale.generated.ts: orphan — no generator writes it; delete it",
     ]);
   });
 });
