@@ -38,10 +38,3 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < n; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
   return diff === 0;
 }
-
-/** PBKDF2-SHA-256 password hashing (WebCrypto, so it runs unchanged on Node and Deno). */
-export async function hashPassword(password: string, salt: Uint8Array, iterations = 210_000): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"]);
-  const bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt: new Uint8Array(salt), iterations }, key, 256);
-  return new Uint8Array(bits);
-}
