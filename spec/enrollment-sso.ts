@@ -10,7 +10,7 @@ import type { RuleId } from "./rules.ts";
 /** A `<data>` value in JSON: standard base64 with padding, not empty. */
 const Base64Data = z.base64().min(1);
 
-/** The JSON form of Apple's keys (AppIDs, AssociatedDomains, AssociatedDomainsEnableDirectDownloads as generated). */
+/** Apple's two <data> keys in their JSON form; AppIDs, AssociatedDomains and AssociatedDomainsEnableDirectDownloads are as generated. */
 const jsonData = {
   /** A profile with ≥1 com.apple.extensiblesso payload (and optionally certificate payloads). */
   ConfigurationProfile: Base64Data.optional(),
