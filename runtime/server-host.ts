@@ -3,6 +3,9 @@
 import { fromPromise } from "xstate";
 import {
   buildEnrollmentProfile,
+  checkConfigurationProfile,
+  errorsOf,
+  formatProblem,
   ConfigurationProfile,
   buildWellKnownFailed,
   enrollmentModeForVersion,
@@ -99,6 +102,9 @@ export function createServerHost(options: ServerOptions): ServerHost {
         identity: p.identity,
       });
       if (!built.ok) throw new Error(`${built.error.ruleId}: ${built.error.detail}`);
+      // Checked against Apple's schemas for the kind of enrollment it is for (user enrollment for BYOD).
+      const problems = errorsOf(checkConfigurationProfile(built.value, { os: "iOS", enrollment: mode === "BYOD" ? "user" : "device" }));
+      if (problems.length > 0) throw new Error(`PROFILE-6: ${problems.map(formatProblem).join("; ")}`);
       return { profile: built.value };
     },
   );
