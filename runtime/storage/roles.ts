@@ -1,0 +1,153 @@
+// The storage roles the server needs, each a small interface any backend implements: enrollments
+// (the machines' EnrollmentStore plus read-only admin look-ups), users, sign-in sessions and the
+// audit log. Times are milliseconds since the epoch (the server's injected clock), as everywhere
+// else in adenroll.
+//
+// Why tokens have no table of their own: an access token lives only as its SHA-256 hash inside the
+// enrollment's context (`tokenHash`, `tokenExpiresAt`, `pendingToken`), mirrored into the indexed
+// `token_hash` column of the enrollment's row. Issuing a new token on re-authentication and the
+// death of the old one are then one row update inside the enrollment's transaction: there is no
+// moment, and no failure, at which both tokens work or neither is recorded, and no orphaned token
+// row can outlive its enrollment. A lookup by token is the `token-hash` locator (or, for admin
+// use, `findEnrollmentByTokenHash`); the partial unique index on `token_hash` keeps one hash from
+// ever naming two enrollments.
+import { z } from "zod";
+import { EnrollmentVersion } from "../../spec/index.ts";
+import type { EnrollmentLocator, EnrollmentRecord, EnrollmentStore } from "../../machines/index.ts";
+
+export type { EnrollmentLocator, EnrollmentRecord, EnrollmentStore };
+
+// ---------------------------------------------------------------------------------------------
+// Enrollments
+
+/**
+ * An enrollment as read back for admin use: parsed with the machines' `EnrollmentRecord` schema and
+ * checked against its row's lookup columns. A row that fails either is reported, never trusted.
+ */
+export type StoredEnrollment =
+  | { readonly trusted: true; readonly id: string; readonly updatedAt: number; readonly record: EnrollmentRecord }
+  | { readonly trusted: false; readonly id: string; readonly updatedAt: number; readonly problem: string };
+
+export interface EnrollmentFilter {
+  readonly state?: string;
+  /** Exact match on the user identifier the enrollment authenticated as. */
+  readonly userIdentifier?: string;
+  /** At most this many, most recently updated first (default 100). */
+  readonly limit?: number;
+}
+
+/** Read-only look-ups for administration; the server itself only uses `transact`. */
+export interface EnrollmentReads {
+  getEnrollment(id: string): Promise<StoredEnrollment | null>;
+  findEnrollmentByTokenHash(tokenHash: string): Promise<StoredEnrollment | null>;
+  /** Most recently updated first. */
+  listEnrollments(filter?: EnrollmentFilter): Promise<StoredEnrollment[]>;
+}
+
+export interface Enrollments extends EnrollmentStore, EnrollmentReads {}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+/**
+ * A password hash and what is needed to verify against it, e.g. { algorithm: "scrypt", params:
+ * { N, r, p }, salt, hash } with salt and hash base64url-encoded as runtime/directory.ts writes them.
+ */
+export const PasswordHashRecord = z.object({
+  algorithm: z.string().min(1),
+  params: z.record(z.string(), z.union([z.number(), z.string()])),
+  salt: z.string(),
+  hash: z.string(),
+});
+export type PasswordHashRecord = z.infer<typeof PasswordHashRecord>;
+
+export const UserRecord = z.object({
+  /** What the person types on the device: user@domain. Looked up case-insensitively, trimmed. */
+  userIdentifier: z.string().min(1),
+  /** PROFILE-7: the account the profile names. */
+  managedAppleId: z.string().min(1),
+  /** Null for a user who does not sign in with a password here. */
+  password: PasswordHashRecord.nullable(),
+  /** Overrides the domain's enrollment type for this user. */
+  enrollmentType: EnrollmentVersion.optional(),
+});
+export type UserRecord = z.infer<typeof UserRecord>;
+
+export interface UserStore {
+  /** The user, found case-insensitively; null when there is none. */
+  get(userIdentifier: string): Promise<UserRecord | null>;
+  /** Creates the user or replaces the one with the same (case-insensitive) identifier. */
+  upsert(user: UserRecord): Promise<void>;
+  /** Every user, ordered by identifier. */
+  list(): Promise<UserRecord[]>;
+  /** True when a user was removed. */
+  remove(userIdentifier: string): Promise<boolean>;
+}
+
+/** The user identifier as users are keyed: trimmed and lower-cased (as the Directory does). */
+export function userKey(userIdentifier: string): string {
+  return userIdentifier.trim().toLowerCase();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in sessions
+
+/** Failed-attempt throttling per key (a user, an address, a session) and one-time CSRF nonces. */
+export interface SignInSessionStore {
+  recordFailure(key: string, at: number): Promise<void>;
+  /** Failures recorded for `key` at or after `since`. */
+  countFailures(key: string, since: number): Promise<number>;
+  /** Forgets the key's failures (after a successful sign-in). */
+  clear(key: string): Promise<void>;
+  /** Records a nonce valid until `expiresAt` (exclusive). Issuing a nonce twice fails. */
+  issue(nonce: string, expiresAt: number): Promise<void>;
+  /** True exactly once per issued nonce, and only before it expires; the nonce is gone afterwards. */
+  consume(nonce: string, at: number): Promise<boolean>;
+  /** Drops failures recorded before `before` and nonces expired by then. */
+  prune(before: number): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+
+export const AuditEntry = z.object({
+  at: z.number(),
+  /** Who acted: a user identifier, "admin:…", "device:…" or "system". */
+  actor: z.string(),
+  /** What happened, e.g. "enrollment.created", "sign-in.failed". */
+  action: z.string(),
+  /** What it happened to, e.g. an enrollment id or a user identifier. */
+  subject: z.string(),
+  detail: z.json(),
+});
+export type AuditEntry = z.infer<typeof AuditEntry>;
+
+export interface AuditLog {
+  append(entry: AuditEntry): Promise<void>;
+  /** Newest first (ties by order of appending, newest first); at most `limit` (default 100). */
+  list(options?: { readonly limit?: number }): Promise<AuditEntry[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Every role over one database. */
+export interface Storage {
+  readonly enrollments: Enrollments;
+  readonly users: UserStore;
+  readonly sessions: SignInSessionStore;
+  readonly audit: AuditLog;
+  /** Closes the database (and the embedded engine, for PGlite). */
+  close(): Promise<void>;
+}
+
+/** A row the store read back failed its schema: it is reported, never used. */
+export class UntrustedRecordError extends Error {
+  override readonly name = "UntrustedRecordError";
+  constructor(
+    readonly table: string,
+    readonly key: string,
+    readonly problem: string,
+  ) {
+    super(`${table} ${JSON.stringify(key)} is not trusted: ${problem}`);
+  }
+}

@@ -1,0 +1,58 @@
+// The database as Kysely sees it once every migration in migrations.ts has run. Column types are
+// what a query may write; what a query reads back is parsed with Zod in sql-store.ts (the drivers
+// differ: node-postgres returns int8 as a string where PGlite returns a number), never trusted.
+// JSON columns are written as JSON text cast to jsonb (see `jsonb` in sql-store.ts).
+import type { ColumnType } from "kysely";
+
+/** A timestamptz column: written as a Date, read back as a Date. */
+type Timestamp = ColumnType<Date, Date, Date>;
+/** A jsonb column: read back parsed (unknown until checked), written as JSON text. */
+type Jsonb = ColumnType<unknown, string, string>;
+/** An identity column: never written. */
+type Identity = ColumnType<string | number, never, never>;
+
+export interface Database {
+  adenroll_migrations: {
+    id: string;
+    applied_at: Timestamp;
+  };
+  adenroll_enrollments: {
+    id: string;
+    device_key: string;
+    token_hash: string | null;
+    enrollment_id: string | null;
+    user_identifier: string | null;
+    state: string;
+    /** The server machine's context, without its transient reply. */
+    context: Jsonb;
+    updated_at: Timestamp;
+  };
+  adenroll_users: {
+    /** The identifier trimmed and lower-cased (`userKey`). */
+    user_key: string;
+    /** As it was configured. */
+    user_identifier: string;
+    managed_apple_id: string;
+    /** A PasswordHashRecord, or null. */
+    password: ColumnType<unknown, string | null, string | null>;
+    enrollment_type: string | null;
+    updated_at: Timestamp;
+  };
+  adenroll_sign_in_failures: {
+    id: Identity;
+    key: string;
+    at: Timestamp;
+  };
+  adenroll_csrf_nonces: {
+    nonce: string;
+    expires_at: Timestamp;
+  };
+  adenroll_audit_log: {
+    id: Identity;
+    at: Timestamp;
+    actor: string;
+    action: string;
+    subject: string;
+    detail: Jsonb;
+  };
+}

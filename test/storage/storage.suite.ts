@@ -1,0 +1,545 @@
+// The one storage suite every backend passes (run by pglite.test.ts, postgres.test.ts and, for the
+// enrollments role, memory.test.ts). Each role's cases are a function of the smallest storage they
+// need, so a backend with only some roles runs only those: `describeStorage` runs them all.
+//
+// A backend hands the suite a TestStorage: the roles plus optional hooks — `reset` (empty every
+// table: the suite then shares one instance across tests; without it, each test opens its own),
+// `reopen` (close, open again over the same data: persistence), `corrupt` (change a stored row
+// behind the store's back).
+import { setTimeout as delay } from "node:timers/promises";
+import { randomBytes } from "node:crypto";
+import { sql } from "kysely";
+import pg from "pg";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { createActor } from "xstate";
+import { EnrollmentRecord, serverMachine, toRecord, type EnrollmentLocator, type EnrollmentStore } from "../../machines/index.ts";
+import type { OpenedStorage } from "../../runtime/storage/open-storage.ts";
+import { UntrustedRecordError, type AuditLog, type Enrollments, type SignInSessionStore, type Storage, type UserRecord, type UserStore } from "../../runtime/storage/roles.ts";
+
+export type TestStorage<S> = S & {
+  close(): Promise<void>;
+  reset?(): Promise<void>;
+  reopen?(): Promise<TestStorage<S>>;
+  corrupt?(id: string, how: "context" | "keys"): Promise<void>;
+};
+export type Open<S> = () => Promise<TestStorage<S>>;
+
+export interface Fixture<S> {
+  /** The storage under test, fresh or reset for this test. */
+  get(): TestStorage<S>;
+  /** Closes it and opens the same data again; undefined when the backend keeps nothing. */
+  reopen(): Promise<TestStorage<S> | undefined>;
+}
+
+/** Opening PGlite runs initdb (seconds; more on a loaded 2-core CI machine): hooks get a minute. */
+export const OPEN_TIMEOUT = 60_000;
+
+/** Runs `cases` inside `describe(name)` over one storage, reset (or reopened) before each test. */
+export function describeWith<S>(name: string, open: Open<S>, cases: (fixture: Fixture<S>) => void): void {
+  describe(name, () => {
+    let current: TestStorage<S> | undefined;
+    const get = (): TestStorage<S> => {
+      if (current === undefined) throw new Error("the storage is not open");
+      return current;
+    };
+    beforeAll(async () => {
+      current = await open();
+    }, OPEN_TIMEOUT);
+    beforeEach(async () => {
+      const storage = get();
+      if (storage.reset !== undefined) {
+        await storage.reset();
+      } else {
+        await storage.close();
+        current = undefined;
+        current = await open();
+      }
+    }, OPEN_TIMEOUT);
+    afterAll(async () => {
+      await current?.close();
+    }, OPEN_TIMEOUT);
+    cases({
+      get,
+      async reopen() {
+        const storage = get();
+        if (storage.reopen === undefined) return undefined;
+        current = undefined;
+        current = await storage.reopen();
+        return current;
+      },
+    });
+  });
+}
+
+/** Every role, and persistence across them. */
+export function describeStorage(name: string, open: Open<Storage>): void {
+  describeWith(name, open, (fixture) => {
+    describe("enrollments: transactions", () => enrollmentTransactionCases(fixture));
+    describe("enrollments: admin reads and integrity", () => enrollmentReadCases(fixture));
+    describe("users", () => userCases(fixture));
+    describe("sign-in sessions", () => sessionCases(fixture));
+    describe("audit log", () => auditCases(fixture));
+    describe("persistence", () => persistenceCases(fixture));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records and helpers
+
+type Context = EnrollmentRecord["context"];
+
+/**
+ * A valid record: the server machine's own initial context (so the helper follows the schema as it
+ * grows), with `context` laid over it.
+ */
+export function enrollment(id: string, context: Partial<Context> = {}, state = "challenged"): EnrollmentRecord {
+  const input = { id, deviceKey: `device:${id}`, version: "mdm-byod", device: { PRODUCT: "iPhone13,2", VERSION: "19A346", LANGUAGE: "en" } } as const;
+  const initial = toRecord(state, createActor(serverMachine, { input }).getSnapshot().context);
+  return { state, context: { ...initial.context, ...context } };
+}
+
+/** What `transact` hands `work` for these locators, parsed (null when nothing is found). */
+export async function find(store: EnrollmentStore, locators: readonly EnrollmentLocator[]): Promise<EnrollmentRecord | null> {
+  const found = await store.transact(locators, async (value) => ({ save: null, result: value }));
+  if (found === null) return null;
+  const record = EnrollmentRecord.safeParse(found);
+  if (!record.success) throw new Error(`the store handed back an unreadable record: ${record.error.message}`);
+  return record.data;
+}
+
+export async function put(store: EnrollmentStore, record: EnrollmentRecord, locators: readonly EnrollmentLocator[] = [{ by: "id", id: record.context.id }]): Promise<void> {
+  await store.transact(locators, async () => ({ save: record, result: undefined }));
+}
+
+const byId = (id: string): EnrollmentLocator => ({ by: "id", id });
+const byDevice = (deviceKey: string): EnrollmentLocator => ({ by: "device-key", deviceKey });
+const byToken = (tokenHash: string): EnrollmentLocator => ({ by: "token-hash", tokenHash });
+const byEnrollmentId = (enrollmentId: string): EnrollmentLocator => ({ by: "enrollment-id", enrollmentId });
+
+function randomId(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString("hex")}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enrollments: the machines' EnrollmentStore contract (the memory store passes these too)
+
+export function enrollmentTransactionCases(fixture: Fixture<{ readonly enrollments: EnrollmentStore }>): void {
+  const store = (): EnrollmentStore => fixture.get().enrollments;
+
+  test("a new enrollment is found by each of its locators", async () => {
+    const record = enrollment("e1", { tokenHash: "hash-1", tokenExpiresAt: 1_800_000_000_000, enrollmentId: "enr-1", userIdentifier: "alice@example.com" }, "enrolled");
+    await put(store(), record, [byDevice(record.context.deviceKey)]);
+    for (const locator of [byId("e1"), byDevice("device:e1"), byToken("hash-1"), byEnrollmentId("enr-1")]) {
+      expect(await find(store(), [locator]), locator.by).toEqual(record);
+    }
+    expect(await find(store(), [byId("nobody"), byDevice("device:nobody"), byToken("hash-x"), byEnrollmentId("enr-x")])).toBeNull();
+    expect(await find(store(), [])).toBeNull();
+  });
+
+  test("the first locator that finds an enrollment wins", async () => {
+    const a = enrollment("a", { tokenHash: "hash-a" });
+    const b = enrollment("b", { enrollmentId: "enr-b" });
+    await put(store(), a);
+    await put(store(), b);
+    expect((await find(store(), [byToken("hash-a"), byDevice("device:b")]))?.context.id).toBe("a");
+    expect((await find(store(), [byDevice("device:b"), byToken("hash-a")]))?.context.id).toBe("b");
+    expect((await find(store(), [byToken("missing"), byEnrollmentId("enr-b"), byId("a")]))?.context.id).toBe("b");
+  });
+
+  test("replacing a record replaces its lookup keys: the old token hash finds nothing", async () => {
+    await put(store(), enrollment("e1", { tokenHash: "old-token", enrollmentId: "enr-old", tokenExpiresAt: 1 }, "enrolled"));
+    // Re-authentication: the new token and the old one's death in one replacement.
+    const replaced = enrollment("e1", { tokenHash: "new-token", enrollmentId: "enr-new", tokenExpiresAt: 2 }, "reauthenticated");
+    await put(store(), replaced, [byToken("old-token")]);
+    expect(await find(store(), [byToken("old-token")])).toBeNull();
+    expect(await find(store(), [byEnrollmentId("enr-old")])).toBeNull();
+    expect(await find(store(), [byToken("new-token")])).toEqual(replaced);
+    expect(await find(store(), [byEnrollmentId("enr-new")])).toEqual(replaced);
+    expect(await find(store(), [byDevice("device:e1")])).toEqual(replaced);
+    // Token invalidated: no token at all.
+    await put(store(), enrollment("e1", { enrollmentId: "enr-new" }, "tokenInvalidated"));
+    expect(await find(store(), [byToken("new-token")])).toBeNull();
+    expect((await find(store(), [byId("e1")]))?.state).toBe("tokenInvalidated");
+    // A freed token hash may name another enrollment.
+    await put(store(), enrollment("e2", { tokenHash: "old-token" }));
+    expect((await find(store(), [byToken("old-token")]))?.context.id).toBe("e2");
+  });
+
+  test("work returning no record writes nothing", async () => {
+    const result = await store().transact([byDevice("device:ghost")], async (found) => ({ save: null, result: found }));
+    expect(result).toBeNull();
+    expect(await find(store(), [byId("ghost"), byDevice("device:ghost")])).toBeNull();
+  });
+
+  test("work that throws leaves nothing written, for a new enrollment and an existing one", async () => {
+    const boom = new Error("work failed");
+    await expect(
+      store().transact([byDevice("device:new")], async () => {
+        await delay(1);
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect(await find(store(), [byId("new"), byDevice("device:new")])).toBeNull();
+
+    const before = enrollment("e1", { tokenHash: "t1" }, "enrolled");
+    await put(store(), before);
+    await expect(
+      store().transact([byToken("t1")], async (found) => {
+        expect(found).not.toBeNull();
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect(await find(store(), [byId("e1")])).toEqual(before);
+    // The store is still usable afterwards.
+    await put(store(), enrollment("e1", { tokenHash: "t2" }, "enrolled"));
+    expect((await find(store(), [byToken("t2")]))?.context.id).toBe("e1");
+  });
+
+  test("20 concurrent transactions on one enrollment are serialized: every increment lands", async () => {
+    await put(store(), enrollment("counter", { tokenHash: "counter-token", tokenExpiresAt: 0 }));
+    const locators = [byId("counter"), byDevice("device:counter"), byToken("counter-token")];
+    const seen = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store().transact([locators[i % locators.length] ?? byId("counter")], async (found) => {
+          const record = EnrollmentRecord.parse(found);
+          const value = record.context.tokenExpiresAt ?? 0;
+          await delay(2); // give another transaction every chance to interleave
+          return { save: { ...record, context: { ...record.context, tokenExpiresAt: value + 1 } }, result: value };
+        }),
+      ),
+    );
+    expect((await find(store(), [byId("counter")]))?.context.tokenExpiresAt).toBe(20);
+    expect([...seen].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  });
+
+  test("concurrent creation of one device key yields one enrollment", async () => {
+    const deviceKey = "device:contested";
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        store().transact([byDevice(deviceKey)], async (found) => {
+          await delay(2);
+          if (found !== null) return { save: null, result: { created: false, id: EnrollmentRecord.parse(found).context.id } };
+          const id = randomId("created");
+          return { save: enrollment(id, { deviceKey }), result: { created: true, id } };
+        }),
+      ),
+    );
+    const created = outcomes.filter((o) => o.created);
+    expect(created).toHaveLength(1);
+    const winner = created[0]?.id ?? "";
+    expect(outcomes.every((o) => o.id === winner)).toBe(true);
+    expect((await find(store(), [byDevice(deviceKey)]))?.context.id).toBe(winner);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enrollments: admin reads, and what the SQL stores check on the way in and out
+
+export function enrollmentReadCases(fixture: Fixture<{ readonly enrollments: Enrollments }>): void {
+  const store = (): Enrollments => fixture.get().enrollments;
+
+  test("getEnrollment and findEnrollmentByTokenHash return trusted records", async () => {
+    const record = enrollment("e1", { tokenHash: "h1", userIdentifier: "alice@example.com" }, "enrolled");
+    const before = Date.now();
+    await put(store(), record);
+    const stored = await store().getEnrollment("e1");
+    expect(stored).toMatchObject({ trusted: true, id: "e1", record });
+    expect(stored?.updatedAt).toBeGreaterThanOrEqual(before - 1_000);
+    expect(await store().findEnrollmentByTokenHash("h1")).toEqual(stored);
+    expect(await store().getEnrollment("missing")).toBeNull();
+    expect(await store().findEnrollmentByTokenHash("missing")).toBeNull();
+  });
+
+  test("listEnrollments filters by state and user, newest first, with a limit", async () => {
+    await put(store(), enrollment("a", { userIdentifier: "alice@example.com" }, "enrolled"));
+    await delay(5);
+    await put(store(), enrollment("b", { userIdentifier: "bob@example.com" }, "enrolled"));
+    await delay(5);
+    await put(store(), enrollment("c", { userIdentifier: "alice@example.com" }, "challenged"));
+    const ids = async (filter?: Parameters<Enrollments["listEnrollments"]>[0]) => (await store().listEnrollments(filter)).map((e) => e.id);
+    expect(await ids()).toEqual(["c", "b", "a"]);
+    expect(await ids({ state: "enrolled" })).toEqual(["b", "a"]);
+    expect(await ids({ userIdentifier: "alice@example.com" })).toEqual(["c", "a"]);
+    expect(await ids({ state: "enrolled", userIdentifier: "alice@example.com" })).toEqual(["a"]);
+    expect(await ids({ limit: 2 })).toEqual(["c", "b"]);
+    await expect(store().listEnrollments({ limit: 0 })).rejects.toThrow(RangeError);
+  });
+
+  test("a record that fails the enrollment schema is refused and nothing is written", async () => {
+    await expect(put(store(), enrollment("bad", {}, "no-such-state"))).rejects.toThrow(/fails its schema/);
+    expect(await store().getEnrollment("bad")).toBeNull();
+    const existing = enrollment("e1", { tokenHash: "h1" });
+    await put(store(), existing);
+    await expect(put(store(), { ...existing, state: "no-such-state" })).rejects.toThrow(/fails its schema/);
+    expect(await find(store(), [byId("e1")])).toEqual(existing);
+  });
+
+  test("a save whose token hash another enrollment holds fails whole", async () => {
+    await put(store(), enrollment("a", { tokenHash: "shared" }));
+    const b = enrollment("b", { enrollmentId: "enr-b" });
+    await put(store(), b);
+    await expect(put(store(), enrollment("b", { tokenHash: "shared", enrollmentId: "enr-b2" }, "enrolled"))).rejects.toThrow();
+    expect(await find(store(), [byId("b")])).toEqual(b);
+    expect(await find(store(), [byEnrollmentId("enr-b2")])).toBeNull();
+  });
+
+  test("a stored record that fails the schema is reported, not trusted, and never handed to work", async (ctx) => {
+    const storage = fixture.get();
+    if (storage.corrupt === undefined) return ctx.skip("this backend cannot be corrupted from outside");
+    await put(store(), enrollment("e1", { tokenHash: "h1" }, "enrolled"));
+    await put(store(), enrollment("e2"));
+    await storage.corrupt("e1", "context");
+    const stored = await store().getEnrollment("e1");
+    expect(stored).toMatchObject({ trusted: false, id: "e1" });
+    expect(stored?.trusted === false ? stored.problem : "").toMatch(/schema/);
+    expect((await store().listEnrollments()).map((e) => [e.id, e.trusted])).toEqual(
+      expect.arrayContaining([
+        ["e1", false],
+        ["e2", true],
+      ]),
+    );
+    let ran = false;
+    await expect(
+      store().transact([byToken("h1")], async () => {
+        ran = true;
+        return { save: null, result: null };
+      }),
+    ).rejects.toBeInstanceOf(UntrustedRecordError);
+    expect(ran).toBe(false);
+  });
+
+  test("a row whose lookup columns disagree with its context is not trusted", async (ctx) => {
+    const storage = fixture.get();
+    if (storage.corrupt === undefined) return ctx.skip("this backend cannot be corrupted from outside");
+    await put(store(), enrollment("e1", { tokenHash: "h1" }, "enrolled"));
+    await storage.corrupt("e1", "keys");
+    expect(await store().getEnrollment("e1")).toMatchObject({ trusted: false, problem: expect.stringMatching(/token_hash/) });
+    await expect(find(store(), [byId("e1")])).rejects.toBeInstanceOf(UntrustedRecordError);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+const alice: UserRecord = {
+  userIdentifier: "Alice@Example.com",
+  managedAppleId: "alice@appleid.example.com",
+  password: { algorithm: "scrypt", params: { N: 16384, r: 8, p: 1, keyLength: 32 }, salt: "c2FsdHNhbHRzYWx0", hash: "aGFzaGhhc2hoYXNo" },
+};
+const bob: UserRecord = { userIdentifier: "bob@corp.example", managedAppleId: "bob@corp.example", password: null, enrollmentType: "mdm-adde" };
+
+export function userCases(fixture: Fixture<{ readonly users: UserStore }>): void {
+  const users = (): UserStore => fixture.get().users;
+
+  test("upsert then get, case-insensitively and trimmed", async () => {
+    await users().upsert(alice);
+    expect(await users().get("Alice@Example.com")).toEqual(alice);
+    expect(await users().get("  alice@example.COM ")).toEqual(alice);
+    expect(await users().get("nobody@example.com")).toBeNull();
+  });
+
+  test("an enrollment-type override and a password-less user round-trip", async () => {
+    await users().upsert(bob);
+    expect(await users().get("bob@corp.example")).toEqual(bob);
+  });
+
+  test("upsert replaces the user with the same identifier", async () => {
+    await users().upsert(alice);
+    const changed: UserRecord = { ...alice, userIdentifier: "alice@example.com", managedAppleId: "alice2@appleid.example.com", enrollmentType: "mdm-adde" };
+    await users().upsert(changed);
+    expect(await users().get("ALICE@example.com")).toEqual(changed);
+    expect(await users().list()).toHaveLength(1);
+    // Dropping the override.
+    await users().upsert(alice);
+    expect(await users().get("alice@example.com")).toEqual(alice);
+  });
+
+  test("list is ordered by identifier; remove says whether there was a user", async () => {
+    await users().upsert(bob);
+    await users().upsert(alice);
+    expect((await users().list()).map((u) => u.userIdentifier)).toEqual(["Alice@Example.com", "bob@corp.example"]);
+    expect(await users().remove("ALICE@example.com")).toBe(true);
+    expect(await users().remove("alice@example.com")).toBe(false);
+    expect(await users().get("alice@example.com")).toBeNull();
+    expect(await users().list()).toEqual([bob]);
+  });
+
+  test("a user that fails the schema is refused", async () => {
+    await expect(users().upsert({ ...alice, managedAppleId: "" })).rejects.toThrow(/fails its schema/);
+    expect(await users().list()).toEqual([]);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in sessions
+
+export function sessionCases(fixture: Fixture<{ readonly sessions: SignInSessionStore }>): void {
+  const sessions = (): SignInSessionStore => fixture.get().sessions;
+  const t0 = Date.UTC(2026, 10, 22, 12);
+
+  test("failures are counted per key since a time, and cleared", async () => {
+    for (const at of [t0, t0 + 1_000, t0 + 2_000]) await sessions().recordFailure("alice@example.com", at);
+    await sessions().recordFailure("bob@example.com", t0 + 1_500);
+    expect(await sessions().countFailures("alice@example.com", t0)).toBe(3);
+    expect(await sessions().countFailures("alice@example.com", t0 + 1_000)).toBe(2);
+    expect(await sessions().countFailures("alice@example.com", t0 + 2_001)).toBe(0);
+    expect(await sessions().countFailures("bob@example.com", t0)).toBe(1);
+    expect(await sessions().countFailures("carol@example.com", t0)).toBe(0);
+    await sessions().clear("alice@example.com");
+    expect(await sessions().countFailures("alice@example.com", 0)).toBe(0);
+    expect(await sessions().countFailures("bob@example.com", 0)).toBe(1);
+  });
+
+  test("concurrent failures all count", async () => {
+    await Promise.all(Array.from({ length: 10 }, (_, i) => sessions().recordFailure("k", t0 + i)));
+    expect(await sessions().countFailures("k", t0)).toBe(10);
+  });
+
+  test("a CSRF nonce is good once, before it expires", async () => {
+    await sessions().issue("n1", t0 + 60_000);
+    expect(await sessions().consume("n1", t0)).toBe(true);
+    expect(await sessions().consume("n1", t0)).toBe(false);
+    await sessions().issue("n2", t0 + 60_000);
+    expect(await sessions().consume("n2", t0 + 60_000)).toBe(false); // expired (exclusive)
+    expect(await sessions().consume("n2", t0)).toBe(false); // and gone
+    expect(await sessions().consume("never-issued", t0)).toBe(false);
+    await expect(sessions().issue("n1-dup", t0 + 1)).resolves.toBeUndefined();
+    await expect(sessions().issue("n1-dup", t0 + 1)).rejects.toThrow();
+  });
+
+  test("of concurrent consumers of one nonce exactly one wins", async () => {
+    await sessions().issue("race", t0 + 60_000);
+    const results = await Promise.all(Array.from({ length: 8 }, () => sessions().consume("race", t0)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  test("prune drops old failures and expired nonces only", async () => {
+    await sessions().recordFailure("k", t0 - 10_000);
+    await sessions().recordFailure("k", t0 + 10_000);
+    await sessions().issue("old", t0 - 1);
+    await sessions().issue("fresh", t0 + 60_000);
+    await sessions().prune(t0);
+    expect(await sessions().countFailures("k", 0)).toBe(1);
+    expect(await sessions().consume("old", t0 - 10_000)).toBe(false);
+    expect(await sessions().consume("fresh", t0)).toBe(true);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+
+export function auditCases(fixture: Fixture<{ readonly audit: AuditLog }>): void {
+  const audit = (): AuditLog => fixture.get().audit;
+  const t0 = Date.UTC(2026, 10, 22, 12);
+
+  test("entries come back newest first, ties newest appended first, with a limit", async () => {
+    await audit().append({ at: t0, actor: "system", action: "server.started", subject: "-", detail: null });
+    await audit().append({ at: t0 + 2_000, actor: "alice@example.com", action: "sign-in.succeeded", subject: "e1", detail: { attempts: 2 } });
+    await audit().append({ at: t0 + 1_000, actor: "alice@example.com", action: "sign-in.failed", subject: "e1", detail: { reason: "password" } });
+    await audit().append({ at: t0 + 2_000, actor: "device:e1", action: "enrollment.profile-delivered", subject: "e1", detail: [] });
+    const all = await audit().list();
+    expect(all.map((e) => e.action)).toEqual(["enrollment.profile-delivered", "sign-in.succeeded", "sign-in.failed", "server.started"]);
+    expect(all[1]).toEqual({ at: t0 + 2_000, actor: "alice@example.com", action: "sign-in.succeeded", subject: "e1", detail: { attempts: 2 } });
+    expect((await audit().list({ limit: 2 })).map((e) => e.action)).toEqual(["enrollment.profile-delivered", "sign-in.succeeded"]);
+  });
+
+  test("detail keeps any JSON value", async () => {
+    const detail = { text: "quote \" backslash \\ <b>é</b> 🍏", nested: { list: [1, 2.5, -3, true, false, null, "x"] }, empty: {} };
+    await audit().append({ at: t0, actor: "admin:root", action: "config.changed", subject: "example.com", detail });
+    expect((await audit().list())[0]?.detail).toEqual(detail);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persistence
+
+function persistenceCases(fixture: Fixture<Storage>): void {
+  test("every role's data survives closing and reopening", { timeout: OPEN_TIMEOUT }, async (ctx) => {
+    const storage = fixture.get();
+    if (storage.reopen === undefined) return ctx.skip("this backend keeps nothing");
+    const record = enrollment("e1", { tokenHash: "h1", enrollmentId: "enr-1", userIdentifier: "alice@example.com" }, "enrolled");
+    await put(storage.enrollments, record);
+    await storage.users.upsert(alice);
+    await storage.sessions.recordFailure("alice@example.com", 1_000);
+    await storage.sessions.issue("nonce", 10_000);
+    await storage.audit.append({ at: 1_000, actor: "system", action: "test", subject: "-", detail: { n: 1 } });
+
+    const again = await fixture.reopen();
+    if (again === undefined) throw new Error("reopen is supported but returned nothing");
+    for (const locator of [byId("e1"), byDevice("device:e1"), byToken("h1"), byEnrollmentId("enr-1")]) {
+      expect(await find(again.enrollments, [locator]), locator.by).toEqual(record);
+    }
+    expect(await again.users.get("alice@example.com")).toEqual(alice);
+    expect(await again.sessions.countFailures("alice@example.com", 0)).toBe(1);
+    expect(await again.sessions.consume("nonce", 5_000)).toBe(true);
+    expect((await again.audit.list()).map((e) => e.action)).toEqual(["test"]);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harnesses for the SQL backends
+
+const TABLES = ["adenroll_enrollments", "adenroll_users", "adenroll_sign_in_failures", "adenroll_csrf_nonces", "adenroll_audit_log"];
+
+/** Adds reset, corrupt and (when `openAgain` is given) reopen to an opened SQL storage. */
+export function sqlTestStorage(storage: OpenedStorage, openAgain?: () => Promise<OpenedStorage>): TestStorage<Storage> {
+  return {
+    ...storage,
+    async reset() {
+      await sql.raw(`truncate ${TABLES.join(", ")}`).execute(storage.db);
+    },
+    async corrupt(id, how) {
+      if (how === "context") {
+        await sql`update adenroll_enrollments set context = jsonb_set(context, '{version}', '"mdm-unknown"') where id = ${id}`.execute(storage.db);
+      } else {
+        await sql`update adenroll_enrollments set token_hash = 'forged' where id = ${id}`.execute(storage.db);
+      }
+    },
+    ...(openAgain === undefined
+      ? {}
+      : {
+          async reopen() {
+            await storage.close();
+            return sqlTestStorage(await openAgain(), openAgain);
+          },
+        }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A PostgreSQL to test against
+
+export const postgresAdminUrl = process.env["ADENROLL_TEST_POSTGRES_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
+export const inCI = process.env["CI"] === "true";
+
+/** Whether PostgreSQL answers at the admin URL (and why not). */
+export async function probePostgres(url = postgresAdminUrl): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: string }> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
+  try {
+    await client.connect();
+    await client.query("select 1");
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Creates a fresh database `adenroll_test_<random>` next to the admin URL's; drop it when done. */
+export async function createTestDatabase(adminUrl = postgresAdminUrl): Promise<{ readonly url: string; drop(): Promise<void> }> {
+  const name = `adenroll_test_${randomBytes(6).toString("hex")}`;
+  const admin = async (statement: string): Promise<void> => {
+    const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5_000 });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`drop database if exists ${name} with (force)`) };
+}
