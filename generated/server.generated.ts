@@ -32,6 +32,10 @@ export interface ServerHost {
   /** The HTML page that ends web authentication with an error: a person in the web view reads words, not JSON. */
   renderErrorPage(code: ServerErrorCode, title: string): Promise<string>;
   serializeProfile(profile: unknown, enrollment: ServerContext): Promise<Uint8Array<ArrayBuffer>>;
+  /** Verifies a device-signed body (CMS signature and chain to a trusted anchor). */
+  verifyDeviceSignature(body: Uint8Array): Promise<{ readonly ok: true } | { readonly ok: false; readonly error: { readonly code: string; readonly detail: string } }>;
+  /** Told why a request was refused (for the log); never given a token or password. */
+  reportRejected?(operation: string, reason: { readonly code: string; readonly detail: string }): void;
   /** Called with an unexpected failure; never with a request body, token or password. */
   reportError?(error: unknown): void;
 }
@@ -79,6 +83,11 @@ export function createServer(host: ServerHost): Hono {
     if (!raw.ok) return problem(raw.error);
     const body = parseEnrollRequestBody(raw.value);
     if (!body.ok) return problem({ code: "enroll.body-invalid", ruleId: "ENROLL-4", detail: body.error.detail });
+    const signature = await host.verifyDeviceSignature(raw.value);
+    if (!signature.ok) {
+      host.reportRejected?.("enroll", signature.error);
+      return problem({ code: "enroll.signature-invalid", ruleId: "ENROLL-4", detail: signature.error.code });
+    }
     const authorization = await authorizationFact(host, c.req.header("authorization"));
     const now = host.now();
     const device = { PRODUCT: body.value.info.PRODUCT, VERSION: body.value.info.VERSION, LANGUAGE: body.value.info.LANGUAGE };

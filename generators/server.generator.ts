@@ -65,6 +65,16 @@ function parseStatements(op: OperationSpec, used: Set<string>): string[] {
       `const body = ${parser}(raw.value);`,
       `if (!body.ok) return ${fail}({ code: ${literal(request.body.error)}${rule}, detail: body.error.detail });`,
     );
+    if (request.body.deviceSigned === true) {
+      // Nothing is stored for a body no trusted device signed.
+      lines.push(
+        `const signature = await host.verifyDeviceSignature(raw.value);`,
+        `if (!signature.ok) {`,
+        `  host.reportRejected?.(${literal(op.id)}, signature.error);`,
+        `  return ${fail}({ code: "enroll.signature-invalid"${rule}, detail: signature.error.code });`,
+        `}`,
+      );
+    }
   }
   if (request.form !== undefined) {
     const name = specName(request.form, `${op.id} form`);
@@ -230,6 +240,10 @@ export interface ServerHost {
   /** The HTML page that ends web authentication with an error: a person in the web view reads words, not JSON. */
   renderErrorPage(code: ServerErrorCode, title: string): Promise<string>;
   serializeProfile(profile: unknown, enrollment: ServerContext): Promise<Uint8Array<ArrayBuffer>>;
+  /** Verifies a device-signed body (CMS signature and chain to a trusted anchor). */
+  verifyDeviceSignature(body: Uint8Array): Promise<{ readonly ok: true } | { readonly ok: false; readonly error: { readonly code: string; readonly detail: string } }>;
+  /** Told why a request was refused (for the log); never given a token or password. */
+  reportRejected?(operation: string, reason: { readonly code: string; readonly detail: string }): void;
   /** Called with an unexpected failure; never with a request body, token or password. */
   reportError?(error: unknown): void;
 }

@@ -22,6 +22,8 @@ import type { Directory } from "./directory.ts";
 import { MemoryEnrollmentStore } from "./memory-store.ts";
 import { renderErrorPage, renderSignInPage } from "./sign-in-page.ts";
 import { csrfTokens } from "./csrf.ts";
+import { appleRootCaPem } from "./apple-root-ca.ts";
+import { loadPemCertificates, verifyDeviceSignature, type TrustStore } from "./device-signature.ts";
 import { defaultThrottle, MemoryFailureCounter, type FailureCounter, type ThrottlePolicy } from "./throttle.ts";
 
 export interface ServerOptions {
@@ -46,6 +48,11 @@ export interface ServerOptions {
   /** Keys the sign-in form's anti-CSRF tokens; instances behind one name must share it. */
   readonly secret?: Uint8Array;
   readonly failures?: FailureCounter;
+  /**
+   * Whose device identities are trusted: Apple Root CA always; a test CA (DER) only when given, for
+   * simulated devices — never in production.
+   */
+  readonly deviceTrust?: { readonly testCa?: Uint8Array };
   readonly throttle?: ThrottlePolicy;
   readonly store?: EnrollmentStore;
   readonly random?: RandomBytes;
@@ -63,6 +70,12 @@ export function createServerHost(options: ServerOptions): ServerHost {
   const failures = options.failures ?? new MemoryFailureCounter();
   const throttle = options.throttle ?? defaultThrottle;
   const csrf = csrfTokens(options.secret ?? random(32));
+  const trust: TrustStore = {
+    anchors: [
+      ...loadPemCertificates(appleRootCaPem).map((certificate) => ({ label: "apple", certificate })),
+      ...(options.deviceTrust?.testCa === undefined ? [] : [{ label: "test", certificate: options.deviceTrust.testCa }]),
+    ],
+  };
 
   const verifyCredentials = fromPromise<VerifyCredentialsOutput, VerifyCredentialsInput>(async ({ input }) => {
     const at = now();
@@ -148,6 +161,10 @@ export function createServerHost(options: ServerOptions): ServerHost {
       });
     },
     checkSignInCsrf: (ref, token, at) => csrf.check(ref, token, at),
+    async verifyDeviceSignature(body) {
+      const verified = await verifyDeviceSignature(body, trust);
+      return verified.ok ? { ok: true } : { ok: false, error: verified.error };
+    },
     async renderErrorPage(code, title) {
       return renderErrorPage({ organizationName: options.organizationName, ...errorPageText(code, title, throttle) });
     },

@@ -6,6 +6,7 @@ export const serverErrors = {
   "not-found": { status: 404, title: "Not found." },
   "request.too-large": { status: 413, title: "The request body is too large." },
   "request.invalid": { status: 400, title: "The request is not valid." },
+  "enroll.signature-invalid": { status: 400, title: "The enroll request is not signed by a trusted device identity." },
   "enroll.body-invalid": { status: 400, title: "The enroll request body is not a device-signed CMS message with a plist." },
   "sign-in.failed": { status: 401, title: "The user name or password is wrong." },
   "sign-in.unknown": { status: 404, title: "This sign-in link is not known or has expired." },

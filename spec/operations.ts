@@ -64,6 +64,8 @@ export interface OperationSpec {
       readonly error: ServerErrorCode;
       readonly rule?: RuleId;
       readonly contentType: string;
+      /** The body is a device-signed CMS message whose signature the host verifies before anything else. */
+      readonly deviceSigned?: boolean;
     };
     readonly formMaxBytes?: number;
     readonly bearer?: boolean;
@@ -119,7 +121,7 @@ export const operations = [
     request: {
       params: EnrollPathParams,
       // ENROLL-2: the server ignores Content-Type; this is what the client sends.
-      body: { parser: parseEnrollRequestBody, maxBytes: enrollRequestMaxBytes, error: "enroll.body-invalid", rule: "ENROLL-4", contentType: "application/pkcs7-signature" },
+      body: { parser: parseEnrollRequestBody, maxBytes: enrollRequestMaxBytes, error: "enroll.body-invalid", rule: "ENROLL-4", contentType: "application/pkcs7-signature", deviceSigned: true },
       bearer: true,
       redirect: "manual",
     },
