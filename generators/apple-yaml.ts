@@ -6,6 +6,9 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { z } from "zod";
+import { compareVersions } from "../spec/apple/meta.ts";
+
+export { compareVersions };
 
 /** The project's own copy of Apple's files, relative to the project root. */
 export const appleYamlDir = "spec/apple/yaml";
@@ -189,16 +192,6 @@ export function appleTypeOf(schema: AppleSchema): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // Versions and supportedOS inheritance
 
-/** Compares dotted versions numerically: 18.0 < 18.4 < 26.0, 10.13.4 < 10.15 (missing parts are 0). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(".").map((p) => Number.parseInt(p, 10) || 0);
-  const pb = b.split(".").map((p) => Number.parseInt(p, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d < 0 ? -1 : 1;
-  }
-  return 0;
-}
 
 /** Per-OS facts after inheritance: a key starts from its container's and overrides them with its own. */
 export type Support = { readonly [os in AppleOS]?: OSSupport };

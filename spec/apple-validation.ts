@@ -9,20 +9,10 @@
 //   presence is conditional is required only where its facts say so); unknown keys; `format`.
 import type { z } from "zod";
 import { appleSchemasByFile, checkInMessages, profilePayloads, TopLevelPayload, TopLevelPayloadMeta } from "./apple/index.generated.ts";
-import { appleOSes, type AppleKeyMeta, type AppleOS, type AppleSchemaEntry, type AppleSchemaMeta, type AppleType, type OSSupportMeta, type UsageMode } from "./apple/meta.ts";
+import { appleOSes, compareVersions, type AppleKeyMeta, type AppleOS, type AppleSchemaEntry, type AppleSchemaMeta, type AppleType, type OSSupportMeta, type UsageMode } from "./apple/meta.ts";
 
-export { appleOSes, type AppleOS, type AppleKeyMeta, type AppleSchemaEntry, type AppleSchemaMeta, type AppleType, type UsageMode };
+export { appleOSes, compareVersions, type AppleOS, type AppleKeyMeta, type AppleSchemaEntry, type AppleSchemaMeta, type AppleType, type UsageMode };
 
-/** Compares dotted versions numerically: 18.0 < 18.4 < 26.0, 10.13.4 < 10.15, "18" = "18.0". */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(".").map((p) => Number.parseInt(p, 10) || 0);
-  const pb = b.split(".").map((p) => Number.parseInt(p, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d < 0 ? -1 : 1;
-  }
-  return 0;
-}
 
 /**
  * Where a dictionary is used. Only `os` is needed; each further fact sharpens the check: `version`

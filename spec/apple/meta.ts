@@ -75,3 +75,14 @@ export interface AppleSchemaEntry {
   readonly schema: z.ZodType;
   readonly meta: AppleSchemaMeta;
 }
+
+/** Compares dotted versions numerically: 18.0 < 18.4 < 26.0, 10.13.4 < 10.15, "18" = "18.0" (missing parts are 0). */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(".").map((p) => Number.parseInt(p, 10) || 0);
+  const pb = b.split(".").map((p) => Number.parseInt(p, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}
