@@ -297,7 +297,7 @@ type Fail = (error: ServerError) => Response | Promise<Response>;
  */
 async function errorPage(host: ServerHost, error: ServerError): Promise<Response> {
   const { status, title } = serverErrors[error.code];
-  const headers = new Headers({ ...pageSecurityHeaders, "content-type": "text/html; charset=utf-8" });
+  const headers: Record<string, string> = { ...pageSecurityHeaders, "content-type": "text/html; charset=utf-8" };
   return new Response(await host.renderErrorPage(error.code, title), { status, headers });
 }
 
@@ -305,15 +305,23 @@ function issues(error: z.ZodError): string {
   return error.issues.map((issue) => \`\${issue.path.map(String).join(".") || "(request)"}: \${issue.message}\`).join("; ");
 }
 
+/** The first value of each query item, decoded as URLSearchParams does (request.url is already serialized: no full URL parse needed). */
 function queryOf(request: Request): Record<string, string> {
   const query: Record<string, string> = {};
-  for (const [key, value] of new URL(request.url).searchParams) if (!(key in query)) query[key] = value;
+  const url = request.url;
+  const start = url.indexOf("?");
+  if (start < 0) return query;
+  const hash = url.indexOf("#", start);
+  for (const [key, value] of new URLSearchParams(url.slice(start + 1, hash < 0 ? undefined : hash))) if (!(key in query)) query[key] = value;
   return query;
 }
 
 type Read<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ServerError };
 
-/** Reads at most maxBytes of the body; a larger one is refused before it is read whole. */
+/**
+ * Reads at most maxBytes of the body; a larger one is refused before it is read whole. A body that
+ * breaks off (the client went away mid-request) is the request's fault: request.invalid, not internal.
+ */
 async function readBody(request: Request, maxBytes: number): Promise<Read<Uint8Array>> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) return { ok: false, error: { code: "request.too-large", detail: \`at most \${maxBytes} bytes\` } };
@@ -322,11 +330,16 @@ async function readBody(request: Request, maxBytes: number): Promise<Read<Uint8A
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
-    const next = await reader.read();
+    let next: ReadableStreamReadResult<Uint8Array>;
+    try {
+      next = await reader.read();
+    } catch {
+      return { ok: false, error: { code: "request.invalid", detail: "the request body broke off before its end" } };
+    }
     if (next.done) break;
     size += next.value.byteLength;
     if (size > maxBytes) {
-      await reader.cancel();
+      await reader.cancel().catch(() => undefined);
       return { ok: false, error: { code: "request.too-large", detail: \`at most \${maxBytes} bytes\` } };
     }
     chunks.push(next.value);
@@ -398,14 +411,15 @@ async function answer(host: ServerHost, enrollment: ServerContext | null, table:
   if (reply === null) return fail({ code: "internal", detail: "the machine decided no answer" });
   const spec = table[reply.kind];
   if (spec === undefined) return fail({ code: "internal", detail: \`this operation has no \${reply.kind} answer\` });
-  const headers = new Headers();
-  if (spec.contentType !== undefined) headers.set("content-type", spec.contentType);
+  // A plain record, not a Headers object: @hono/node-server writes it without converting it.
+  const headers: Record<string, string> = {};
+  if (spec.contentType !== undefined) headers["content-type"] = spec.contentType;
   switch (reply.kind) {
     case "challenge": {
       if (enrollment === null) return fail({ code: "internal" });
       const { challenge, essoUrl } = host.challengeFor(enrollment);
-      headers.set("www-authenticate", formatChallenge(challenge));
-      if (essoUrl !== undefined) headers.set(essoHeader, essoUrl);
+      headers["www-authenticate"] = formatChallenge(challenge);
+      if (essoUrl !== undefined) headers[essoHeader] = essoUrl;
       return new Response(null, { status: spec.status, headers });
     }
     case "profile": {
@@ -414,14 +428,14 @@ async function answer(host: ServerHost, enrollment: ServerContext | null, table:
     }
     case "sign-in-form": {
       if (enrollment === null) return fail({ code: "internal" });
-      for (const [name, value] of Object.entries(pageSecurityHeaders)) headers.set(name, value);
+      for (const [name, value] of Object.entries(pageSecurityHeaders)) headers[name] = value;
       const page = await host.renderSignInPage(enrollment, { userIdentifier: extras.userIdentifier ?? null, failed: reply.failed, now: host.now() });
       return new Response(page, { status: spec.status, headers });
     }
     case "authentication-result":
       if (extras.issuedToken === undefined) return fail({ code: "internal" });
-      headers.set("location", buildAuthenticationResultUrl(extras.issuedToken));
-      headers.set("cache-control", "no-store");
+      headers["location"] = buildAuthenticationResultUrl(extras.issuedToken);
+      headers["cache-control"] = "no-store";
       return new Response(null, { status: spec.status, headers });
     case "acknowledged":
       return new Response(null, { status: spec.status, headers });
@@ -436,8 +450,9 @@ async function answer(host: ServerHost, enrollment: ServerContext | null, table:
 function answerDiscovery(decision: DiscoveryDecision, table: ReplyTable): Response {
   const spec = table[decision.kind];
   if (spec === undefined) return problem({ code: "internal" });
-  const headers = new Headers();
-  if (spec.contentType !== undefined) headers.set("content-type", spec.contentType);
+  // A plain record, not a Headers object: @hono/node-server writes it without converting it.
+  const headers: Record<string, string> = {};
+  if (spec.contentType !== undefined) headers["content-type"] = spec.contentType;
   switch (decision.kind) {
     case "servers": {
       const document = ${serversName}.safeParse(decision.document);
@@ -445,7 +460,7 @@ function answerDiscovery(decision: DiscoveryDecision, table: ReplyTable): Respon
       return new Response(JSON.stringify(document.data), { status: spec.status, headers });
     }
     case "redirect":
-      headers.set("location", decision.location);
+      headers["location"] = decision.location;
       return new Response(null, { status: spec.status, headers });
     case "well-known-failed": {
       const body = ${failedName}.safeParse(decision.body);

@@ -5,6 +5,7 @@ import {
   buildEnrollmentProfile,
   checkConfigurationProfile,
   errorsOf,
+  findMdmPayload,
   formatProblem,
   ConfigurationProfile,
   buildWellKnownFailed,
@@ -14,11 +15,12 @@ import {
   type EnrollmentVersion,
   type IdentityInput,
   type ServerErrorCode,
+  type TrustAnchorInput,
 } from "../spec/index.ts";
 import type { EnrollmentStore, ServerContext, VerifyCredentialsInput, VerifyCredentialsOutput } from "../machines/index.ts";
 import type { DiscoveryDecision, ServerHost } from "../generated/server.generated.ts";
-import { hashToken, newToken, newUuid, secureRandomBytes, type RandomBytes } from "./crypto.ts";
-import type { Directory } from "./directory.ts";
+import { hashToken, newToken, secureRandomBytes, type RandomBytes } from "./crypto.ts";
+import type { DirectoryUser } from "./directory.ts";
 import { MemoryEnrollmentStore } from "./memory-store.ts";
 import { renderErrorPage, renderSignInPage } from "./sign-in-page.ts";
 import { csrfTokens } from "./csrf.ts";
@@ -26,23 +28,84 @@ import { appleRootCaPem } from "./apple-root-ca.ts";
 import { loadPemCertificates, verifyDeviceSignature, type TrustStore } from "./device-signature.ts";
 import { defaultThrottle, MemoryFailureCounter, type FailureCounter, type ThrottlePolicy } from "./throttle.ts";
 
+/**
+ * Where users are found and passwords checked: the in-memory `Directory`, or the storage-backed
+ * `StoredUserDirectory` (runtime/user-directory.ts). `verify` costs the same for an unknown user as
+ * for a wrong password.
+ */
+export interface UserDirectory {
+  find(userIdentifier: string): DirectoryUser | undefined | Promise<DirectoryUser | undefined>;
+  verify(userIdentifier: string, password: string): Promise<DirectoryUser | undefined>;
+}
+
+/** An organization the server enrolls for: its name (on the sign-in page and in profiles) and its domains. */
+export interface OrganizationRoute {
+  readonly name: string;
+  /** Domain → the enrollment type its users get (a user may override it in the directory). */
+  readonly domains: Readonly<Record<string, EnrollmentVersion>>;
+}
+
+/** Who the PKCS#12 identity of one enrollment is for (the certificate's subject comes from it). */
+export interface IdentityRequest {
+  readonly enrollmentRef: string;
+  /** A stable name for this enrollment's identity, derived from the enrollment (not secret). */
+  readonly commonName: string;
+  readonly userIdentifier: string;
+}
+
+/** A PKCS#12 identity issued for one enrollment (runtime/identity-ca.ts): the DER and its password. */
+export interface IssuedIdentity {
+  readonly data: Uint8Array;
+  readonly password: string;
+}
+
+/**
+ * The identity payload of the profile: a fixed SCEP, ACME or PKCS#12 payload, or a PKCS#12 issued
+ * per enrollment (a device identity certificate and key from the built-in CA).
+ */
+export type IdentitySource = IdentityInput | { readonly kind: "pkcs12-per-enrollment"; readonly issue: (request: IdentityRequest) => Promise<IssuedIdentity> };
+
+/** A trust anchor the profile carries (its PayloadUUID is derived from the enrollment). */
+export type ProfileAnchor = Omit<TrustAnchorInput, "uuid">;
+
+/** One audit event: who did what to what; never a password or a token. */
+export interface AuditEvent {
+  readonly actor: string;
+  readonly action: string;
+  readonly subject: string;
+  readonly detail: Readonly<Record<string, string | number | boolean | null>>;
+}
+
 export interface ServerOptions {
   /** Where devices reach this server, e.g. https://mdm.example.com (no trailing slash needed). */
   readonly publicBaseUrl: string;
+  /** The name on the sign-in page when the user's organization is not known yet. */
   readonly organizationName: string;
-  /** Domain → the enrollment type its users get (a user may override it in the directory). */
-  readonly domains: Readonly<Record<string, EnrollmentVersion>>;
-  readonly directory: Directory;
+  /** Shorthand for one organization named `organizationName` with these domains. */
+  readonly domains?: Readonly<Record<string, EnrollmentVersion>>;
+  /** The organizations and their domains (in addition to `domains`); a domain belongs to one. */
+  readonly organizations?: readonly OrganizationRoute[];
+  readonly directory: UserDirectory;
+  /** What a person reads when discovery refuses their account (DISCOVERY-11). */
+  readonly discoveryFailedMessage?: string;
   readonly profile: {
     readonly identifierPrefix: string;
     readonly topic: string;
+    /** https (PROFILE-8); default `${publicBaseUrl}/mdm/server`. */
     readonly serverUrl?: string;
+    /** https (PROFILE-8); default `${publicBaseUrl}/mdm/checkin`. */
     readonly checkInUrl?: string;
-    readonly identity: IdentityInput;
+    readonly identity: IdentitySource;
     readonly signMessage?: boolean;
     readonly serverCapabilities?: readonly string[];
     /** ADDE only; never sent in a BYOD profile (PROFILE-4). */
     readonly accessRights?: number;
+    readonly checkOutWhenRemoved?: boolean;
+    readonly requiredAppIdForMdm?: number;
+    /** Certificates the profile installs as trusted (com.apple.security.root / pem / pkcs1 payloads). */
+    readonly anchors?: readonly ProfileAnchor[];
+    /** CMS-signs the profile's XML (runtime/profile-signing.ts); unsigned when absent. */
+    readonly sign?: (xml: Uint8Array) => Promise<Uint8Array>;
   };
   readonly tokenLifetimeSeconds?: number;
   /** Keys the sign-in form's anti-CSRF tokens; instances behind one name must share it. */
@@ -57,6 +120,10 @@ export interface ServerOptions {
   readonly store?: EnrollmentStore;
   readonly random?: RandomBytes;
   readonly now?: () => number;
+  /** Every sign-in success, failure and lockout, and every profile delivery. */
+  readonly audit?: (event: AuditEvent) => void | Promise<void>;
+  /** Why a request was refused (for the log); never given a token or password. */
+  readonly reportRejected?: (operation: string, reason: { readonly code: string; readonly detail: string }) => void;
   readonly reportError?: (error: unknown) => void;
 }
 
@@ -66,6 +133,30 @@ export function createServerHost(options: ServerOptions): ServerHost {
   const base = options.publicBaseUrl.replace(/\/+$/, "");
   const lifetime = (options.tokenLifetimeSeconds ?? 3600) * 1000;
   const { directory } = options;
+  const organizations: readonly OrganizationRoute[] = [
+    ...(options.domains === undefined ? [] : [{ name: options.organizationName, domains: options.domains }]),
+    ...(options.organizations ?? []),
+  ];
+  /** The organization a user identifier's domain belongs to, and the domain's enrollment type. */
+  const routeOf = (userIdentifier: string | null): { readonly organization: OrganizationRoute; readonly version: EnrollmentVersion } | undefined => {
+    if (userIdentifier === null) return undefined;
+    const split = splitUserIdentifier(userIdentifier);
+    if (!split.ok) return undefined;
+    const domain = split.value.domain.toLowerCase();
+    for (const organization of organizations) {
+      const version = Object.hasOwn(organization.domains, domain) ? organization.domains[domain] : undefined;
+      if (version !== undefined) return { organization, version };
+    }
+    return undefined;
+  };
+  const organizationNameOf = (userIdentifier: string | null): string => routeOf(userIdentifier)?.organization.name ?? options.organizationName;
+  const audit = async (event: AuditEvent): Promise<void> => {
+    try {
+      await options.audit?.(event);
+    } catch (error) {
+      options.reportError?.(error);
+    }
+  };
 
   const failures = options.failures ?? new MemoryFailureCounter();
   const throttle = options.throttle ?? defaultThrottle;
@@ -79,48 +170,83 @@ export function createServerHost(options: ServerOptions): ServerHost {
 
   const verifyCredentials = fromPromise<VerifyCredentialsOutput, VerifyCredentialsInput>(async ({ input }) => {
     const at = now();
-    const keys = [`enrollment:${input.enrollmentRef}`, `user:${input.username.trim().toLowerCase()}`];
+    const typed = input.username.trim().toLowerCase();
+    const keys = [`enrollment:${input.enrollmentRef}`, `user:${typed}`];
+    // The audit names who tried; text that is no user identifier (a password typed in the wrong field?) is not kept.
+    const actor = splitUserIdentifier(typed).ok ? typed : "(not a user identifier)";
     for (const key of keys) {
-      if ((await failures.count(key, at - throttle.windowMs)) >= throttle.maxFailures) return { ok: false, throttled: true };
+      if ((await failures.count(key, at - throttle.windowMs)) >= throttle.maxFailures) {
+        await audit({ actor, action: "sign-in.locked-out", subject: input.enrollmentRef, detail: { limit: throttle.maxFailures, windowMs: throttle.windowMs } });
+        return { ok: false, throttled: true };
+      }
     }
     const user = await directory.verify(input.username, input.password);
     // Re-authentication must be by the person who enrolled the device.
     const sameUser = user !== undefined && (input.expectedUser === null || input.expectedUser.toLowerCase() === user.userIdentifier.toLowerCase());
     if (user === undefined || !sameUser) {
       for (const key of keys) await failures.record(key, at);
+      await audit({ actor, action: "sign-in.failed", subject: input.enrollmentRef, detail: { reason: user === undefined ? "wrong user name or password" : "not the user who enrolled this device" } });
       return { ok: false };
     }
     await failures.clear(keys[0] ?? "");
+    await audit({
+      actor: user.userIdentifier,
+      action: input.expectedUser === null ? "sign-in.succeeded" : "sign-in.reauthenticated",
+      subject: input.enrollmentRef,
+      detail: { managedAppleId: user.managedAppleId },
+    });
     return { ok: true, userIdentifier: user.userIdentifier, managedAppleId: user.managedAppleId };
   });
 
   const buildProfile = fromPromise<{ profile: unknown }, { enrollmentRef: string; version: EnrollmentVersion; userIdentifier: string; managedAppleId: string }>(
-    async ({ input }) => {
-      const mode = enrollmentModeForVersion(input.version);
-      const p = options.profile;
-      const built = buildEnrollmentProfile({
-        organizationName: options.organizationName,
-        identifierPrefix: p.identifierPrefix,
-        uuids: { profile: newUuid(random), mdm: newUuid(random), identity: newUuid(random) },
-        mdm: {
-          ServerURL: p.serverUrl ?? `${base}/mdm/server`,
-          CheckInURL: p.checkInUrl ?? `${base}/mdm/checkin`,
-          Topic: p.topic,
-          ...(p.signMessage === undefined ? {} : { SignMessage: p.signMessage }),
-          ...(p.serverCapabilities === undefined ? {} : { ServerCapabilities: p.serverCapabilities }),
-          ...(p.accessRights === undefined || mode === "BYOD" ? {} : { AccessRights: p.accessRights }),
-        },
-        enrollmentMode: mode,
-        assignedManagedAppleID: input.managedAppleId,
-        identity: p.identity,
-      });
-      if (!built.ok) throw new Error(`${built.error.ruleId}: ${built.error.detail}`);
-      // Checked against Apple's schemas for the kind of enrollment it is for (user enrollment for BYOD).
-      const problems = errorsOf(checkConfigurationProfile(built.value, { os: "iOS", enrollment: mode === "BYOD" ? "user" : "device" }));
-      if (problems.length > 0) throw new Error(`PROFILE-6: ${problems.map(formatProblem).join("; ")}`);
-      return { profile: built.value };
-    },
+    // A profile that cannot be built is refused by the machine (PROFILE-6); the reason goes to the log.
+    ({ input }) =>
+      buildProfileFor(input).catch((error: unknown) => {
+        options.reportError?.(error);
+        throw error;
+      }),
   );
+  async function buildProfileFor(input: { enrollmentRef: string; version: EnrollmentVersion; userIdentifier: string; managedAppleId: string }): Promise<{ profile: unknown }> {
+    const mode = enrollmentModeForVersion(input.version);
+    const p = options.profile;
+    // Every UUID is derived from the enrollment, so a re-issued profile names the same payloads.
+    const uuid = (role: string) => enrollmentUuid(input.enrollmentRef, role);
+    const uuids = { profile: await uuid("profile"), mdm: await uuid("mdm"), identity: await uuid("identity") };
+    const identity: IdentityInput =
+      p.identity.kind === "pkcs12-per-enrollment"
+        ? {
+            kind: "pkcs12",
+            ...(await p.identity.issue({ enrollmentRef: input.enrollmentRef, commonName: uuids.identity, userIdentifier: input.userIdentifier })),
+            fileName: "device-identity.p12",
+          }
+        : p.identity;
+    const anchors: TrustAnchorInput[] = [];
+    for (const [i, anchor] of (p.anchors ?? []).entries()) anchors.push({ ...anchor, uuid: await uuid(`anchor/${i}`) });
+    const built = buildEnrollmentProfile({
+      organizationName: organizationNameOf(input.userIdentifier),
+      identifierPrefix: p.identifierPrefix,
+      uuids,
+      mdm: {
+        ServerURL: p.serverUrl ?? `${base}/mdm/server`,
+        CheckInURL: p.checkInUrl ?? `${base}/mdm/checkin`,
+        Topic: p.topic,
+        ...(p.signMessage === undefined ? {} : { SignMessage: p.signMessage }),
+        ...(p.serverCapabilities === undefined ? {} : { ServerCapabilities: p.serverCapabilities }),
+        ...(p.accessRights === undefined || mode === "BYOD" ? {} : { AccessRights: p.accessRights }),
+        ...(p.checkOutWhenRemoved === undefined ? {} : { CheckOutWhenRemoved: p.checkOutWhenRemoved }),
+        ...(p.requiredAppIdForMdm === undefined ? {} : { RequiredAppIDForMDM: p.requiredAppIdForMdm }),
+      },
+      enrollmentMode: mode,
+      assignedManagedAppleID: input.managedAppleId,
+      identity,
+      anchors,
+    });
+    if (!built.ok) throw new Error(`${built.error.ruleId}: ${built.error.detail}`);
+    // Checked against Apple's schemas for the kind of enrollment it is for (user enrollment for BYOD).
+    const problems = errorsOf(checkConfigurationProfile(built.value, { os: "iOS", enrollment: mode === "BYOD" ? "user" : "device" }));
+    if (problems.length > 0) throw new Error(`PROFILE-6: ${problems.map(formatProblem).join("; ")}`);
+    return { profile: built.value };
+  }
 
   return {
     store: options.store ?? new MemoryEnrollmentStore(),
@@ -133,16 +259,19 @@ export function createServerHost(options: ServerOptions): ServerHost {
       return { token, hash: await hashToken(token), expiresAt: at + lifetime };
     },
     async discover(query): Promise<DiscoveryDecision> {
-      const split = splitUserIdentifier(query["user-identifier"]);
-      const domainVersion = split.ok ? options.domains[split.value.domain.toLowerCase()] : undefined;
-      const user = directory.find(query["user-identifier"]);
-      const version = user?.version ?? domainVersion;
-      if (domainVersion === undefined || user === undefined || version === undefined) {
+      const identifier = query["user-identifier"];
+      const route = routeOf(identifier);
+      const user = route === undefined ? undefined : await directory.find(identifier);
+      // DISCOVERY-10: the user's own enrollment type overrides the domain's.
+      const version = user?.version ?? route?.version;
+      if (route === undefined || user === undefined || version === undefined) {
+        const description = route === undefined ? "unknown domain" : "unknown user";
+        options.reportRejected?.("wellKnown", { code: "discovery.unknown", detail: description });
         return {
           kind: "well-known-failed",
           body: buildWellKnownFailed({
-            message: "This account can't enroll a device here. Check the address, or ask your IT department.",
-            description: domainVersion === undefined ? "unknown domain" : "unknown user",
+            message: options.discoveryFailedMessage ?? "This account can't enroll a device here. Check the address, or ask your IT department.",
+            description,
           }),
         };
       }
@@ -153,7 +282,7 @@ export function createServerHost(options: ServerOptions): ServerHost {
     },
     async renderSignInPage(enrollment, view) {
       return renderSignInPage({
-        organizationName: options.organizationName,
+        organizationName: organizationNameOf(view.userIdentifier ?? enrollment.userIdentifier),
         action: `${base}/authenticate/${enrollment.id}`,
         userIdentifier: view.userIdentifier,
         failed: view.failed,
@@ -168,13 +297,50 @@ export function createServerHost(options: ServerOptions): ServerHost {
     async renderErrorPage(code, title) {
       return renderErrorPage({ organizationName: options.organizationName, ...errorPageText(code, title, throttle) });
     },
-    async serializeProfile(profile) {
+    async serializeProfile(profile, enrollment) {
       const parsed = ConfigurationProfile.safeParse(profile);
       if (!parsed.success) throw new Error("the machine delivered something that is not a Configuration profile");
-      return new TextEncoder().encode(serializeEnrollmentProfile(parsed.data));
+      const xml = new TextEncoder().encode(serializeEnrollmentProfile(parsed.data));
+      const body = options.profile.sign === undefined ? xml : await options.profile.sign(xml);
+      const mdm = findMdmPayload(parsed.data);
+      await audit({
+        actor: enrollment.userIdentifier ?? "unknown",
+        action: "profile.delivered",
+        subject: enrollment.id,
+        detail: {
+          version: enrollment.version,
+          enrollmentMode: typeof mdm?.EnrollmentMode === "string" ? mdm.EnrollmentMode : null,
+          managedAppleId: enrollment.managedAppleId,
+          product: enrollment.device.PRODUCT,
+          osVersion: enrollment.device.VERSION,
+          signed: options.profile.sign !== undefined,
+        },
+      });
+      return body.buffer instanceof ArrayBuffer ? (body as Uint8Array<ArrayBuffer>) : new Uint8Array(body);
     },
+    ...(options.reportRejected === undefined ? {} : { reportRejected: options.reportRejected }),
     ...(options.reportError === undefined ? {} : { reportError: options.reportError }),
   };
+}
+
+/** adenroll's UUIDv5 namespace for the payload UUIDs derived from an enrollment. */
+const profileUuidNamespace = "6f0d3c1e-5b7a-4b9e-9a51-2f4c8e7d1a30";
+
+/**
+ * A name-based UUID (version 5, RFC 9562 §5.5) for one payload of one enrollment's profile: the
+ * same enrollment and role give the same UUID every time the profile is issued.
+ */
+export async function enrollmentUuid(enrollmentRef: string, role: string): Promise<string> {
+  const namespace = Uint8Array.from(profileUuidNamespace.replace(/-/g, "").match(/../g) ?? [], (h) => parseInt(h, 16));
+  const name = new TextEncoder().encode(`${enrollmentRef}/${role}`);
+  const data = new Uint8Array(namespace.length + name.length);
+  data.set(namespace);
+  data.set(name, namespace.length);
+  const b = new Uint8Array(await crypto.subtle.digest("SHA-1", data)).slice(0, 16);
+  b[6] = ((b[6] ?? 0) & 0x0f) | 0x50;
+  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`.toUpperCase();
 }
 
 /** The words a person reads when web authentication ends with an error; `title` is spec/errors.ts's. */

@@ -19,9 +19,13 @@ export const profileContentType = "application/x-apple-aspen-config";
 // A device enrollment identifies itself with UDID; a user enrollment (BYOD) with EnrollmentID,
 // plus EnrollmentUserID on the macOS user channel. The YAML marks UDID (and SerialNumber, IMEI,
 // MEID) `userenrollment: forbidden`, and EnrollmentID `userenrollment: required`.
+//
+// Both are bounded: they are what a server looks an enrollment up by and stores (an indexed column
+// in SQL storage, where an index entry cannot exceed a few kilobytes); real ones are far shorter.
+export const checkInIdentifierMaxLength = 256;
 const enrollmentKeys = {
-  UDID: z.string().min(1).optional(),
-  EnrollmentID: z.string().min(1).optional(),
+  UDID: z.string().min(1).max(checkInIdentifierMaxLength).optional(),
+  EnrollmentID: z.string().min(1).max(checkInIdentifierMaxLength).optional(),
 };
 
 function identifiesEnrollment(message: { readonly UDID?: string | undefined; readonly EnrollmentID?: string | undefined }): boolean {
@@ -103,6 +107,13 @@ export interface CheckInParseError {
 export function readCheckInMessage(value: unknown): Result<ParsedCheckIn, CheckInParseError> {
   const base = OtherCheckIn.safeParse(value);
   if (!base.success) return err({ code: "checkin.not-a-message", detail: "a check-in message is a dictionary with a MessageType string" });
+  // Any message, modelled or not, may name its enrollment: the bound holds for all of them.
+  for (const key of ["UDID", "EnrollmentID"] as const) {
+    const id = base.data[key];
+    if (typeof id === "string" && id.length > checkInIdentifierMaxLength) {
+      return err({ code: "checkin.invalid", detail: `${base.data.MessageType}: ${key} is longer than ${checkInIdentifierMaxLength} characters` });
+    }
+  }
   if (!isKnownMessageType(base.data.MessageType)) return ok({ known: false, message: base.data });
   const message = CheckInMessage.safeParse(value);
   if (!message.success) {

@@ -18,6 +18,13 @@ export interface PlistError {
 const predefinedEntity = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)/;
 
 /**
+ * How deeply `<array>` and `<dict>` may nest. Apple's plists (enroll bodies, check-in messages,
+ * profiles) nest a handful of levels; without a bound, a body of nested `<array>`s overflows the
+ * stack of the recursive readers (a RangeError, not a parse error).
+ */
+export const plistMaxDepth = 64;
+
+/**
  * Parses an XML plist (bytes are decoded as UTF-8). Never throws.
  * Refused: binary plists, OpenStep plists, a DOCTYPE internal subset or `<!ENTITY` (entity
  * expansion is an amplification/XXE vector; xmldom 0.9 does not expand them today, we don't rely on
@@ -50,13 +57,27 @@ export function parsePlist(input: Uint8Array | string): Result<PlistValue, Plist
     return err({ code: "plist.entity", detail: "only the predefined XML entities and character references are accepted" });
   }
 
+  const depth = nestingDepth(markup);
+  if (depth > plistMaxDepth) return err({ code: "plist.invalid", detail: `arrays and dictionaries nested deeper than ${plistMaxDepth} levels` });
+
   let parsed: unknown;
   try {
     parsed = plist.parse(text);
   } catch (e) {
     return err({ code: "plist.invalid", detail: e instanceof Error ? e.message : "the plist could not be parsed" });
   }
-  return toPlistValue(parsed, "$");
+  return toPlistValue(parsed, "$", 0);
+}
+
+/** The deepest nesting of `<array>` and `<dict>` elements in the markup (self-closing ones don't nest). */
+function nestingDepth(markup: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (const tag of markup.matchAll(/<(\/?)(?:array|dict)\b[^>]*>/g)) {
+    if (tag[1] === "/") depth = Math.max(0, depth - 1);
+    else if (!tag[0].endsWith("/>")) deepest = Math.max(deepest, ++depth);
+  }
+  return deepest;
 }
 
 function startsWithAscii(bytes: Uint8Array, prefix: string): boolean {
@@ -66,17 +87,22 @@ function startsWithAscii(bytes: Uint8Array, prefix: string): boolean {
 }
 
 // Re-checks the library's output: it yields NaN for a bad <integer>, an Invalid Date for a bad
-// <date>, and null for <null/>, none of which is a plist value.
-function toPlistValue(value: unknown, path: string): Result<PlistValue, PlistError> {
+// <date>, null for <null/>, none of which is a plist value, and strings with characters XML 1.0
+// forbids; as a second bound after nestingDepth, it never recurses past plistMaxDepth.
+function toPlistValue(value: unknown, path: string, depth: number): Result<PlistValue, PlistError> {
   const invalid = (what: string) => err({ code: "plist.invalid" as const, detail: `${path}: ${what}` });
-  if (typeof value === "string" || typeof value === "boolean") return ok(value);
+  if (typeof value === "string") return hasNonXmlChar(value) ? invalid("a character XML 1.0 does not allow") : ok(value);
+  if (typeof value === "boolean") return ok(value);
   if (typeof value === "number") return Number.isNaN(value) ? invalid("not a number") : ok(value);
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? invalid("invalid date") : ok(value);
   if (value instanceof Uint8Array) return ok(Uint8Array.from(value));
+  if ((Array.isArray(value) || (typeof value === "object" && value !== null)) && depth >= plistMaxDepth) {
+    return invalid(`nested deeper than ${plistMaxDepth} levels`);
+  }
   if (Array.isArray(value)) {
     const out: PlistValue[] = [];
     for (const [i, item] of value.entries()) {
-      const r = toPlistValue(item, `${path}[${i}]`);
+      const r = toPlistValue(item, `${path}[${i}]`, depth + 1);
       if (!r.ok) return r;
       out.push(r.value);
     }
@@ -86,7 +112,8 @@ function toPlistValue(value: unknown, path: string): Result<PlistValue, PlistErr
     const out: { [key: string]: PlistValue } = {};
     for (const [key, item] of Object.entries(value)) {
       if (key === "__proto__") return invalid("__proto__ key");
-      const r = toPlistValue(item, `${path}.${key}`);
+      if (hasNonXmlChar(key)) return invalid("a key holds a character XML 1.0 does not allow");
+      const r = toPlistValue(item, `${path}.${key}`, depth + 1);
       if (!r.ok) return r;
       out[key] = r.value;
     }
@@ -159,6 +186,11 @@ function formatNumber(n: number): string {
 
 // Outside XML 1.0 Char: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.
 const notXmlChar = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function hasNonXmlChar(s: string): boolean {
+  notXmlChar.lastIndex = 0;
+  return notXmlChar.test(s);
+}
 
 function escapeText(s: string): string {
   return s

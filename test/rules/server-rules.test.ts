@@ -30,6 +30,7 @@ import {
   type EnrollmentMode,
   type PlistValue,
 } from "../../spec/index.ts";
+import { createTestDeviceCa, issueDeviceIdentity, signEnrollBody } from "../../runtime/test-device-ca.ts";
 import { serverDone, serverInput, serverSend, serverStart } from "../support/drive.ts";
 import { alice, bob, realEnrollBody, seededRandom, testServer, type TestServer } from "../support/fixtures.ts";
 
@@ -49,15 +50,24 @@ const asWebHeader = /^Bearer method="apple-as-web", url="https:\/\/mdm\.example\
 
 const realSignedData = () => AsnParser.parse(AsnParser.parse(realEnrollBody, ContentInfo).content, SignedData);
 
-/** The real body signed "by another device": the signer's serial number changed (parsing does not verify). */
-function otherDeviceBody(): Uint8Array {
-  const sd = realSignedData();
-  const sid = sd.signerInfos[0]?.sid.issuerAndSerialNumber;
-  if (sid === undefined) throw new Error("the fixture is signed by issuer and serial number");
-  const serial = new Uint8Array(sid.serialNumber.slice(0));
-  serial[serial.length - 1] = (serial[serial.length - 1] ?? 0) ^ 0x5a;
-  sid.serialNumber = serial.buffer;
-  return new Uint8Array(AsnConvert.serialize(new ContentInfo({ contentType: "1.2.840.113549.1.7.2", content: AsnConvert.serialize(sd) })));
+// The server verifies every enroll body's signature (ENROLL-1), so a body other than the real one is
+// signed by a device identity from a test CA, which these tests' servers trust (deviceTrust.testCa).
+const testCa = await createTestDeviceCa({ random: seededRandom(31) });
+const trustTestCa = { deviceTrust: { testCa: testCa.certificate } } as const;
+const realContent = (() => {
+  const parsed = parseEnrollRequestBody(realEnrollBody);
+  if (!parsed.ok || parsed.value.signedData.content === undefined) throw new Error("the fixture carries its plist");
+  return parsed.value.signedData.content;
+})();
+
+/** The real body's plist signed "by another device": a device identity of its own, from the test CA. */
+async function otherDeviceBody(): Promise<Uint8Array> {
+  return signEnrollBody(realContent, await issueDeviceIdentity(testCa, { random: seededRandom(32) }));
+}
+
+/** A plist signed like a device's, by a test-CA identity. */
+async function testSignedBody(plist: Uint8Array): Promise<Uint8Array> {
+  return signEnrollBody(plist, await issueDeviceIdentity(testCa, { random: seededRandom(33) }));
 }
 
 /** The real body with its eContent replaced (undefined: a detached signature). */
@@ -264,10 +274,10 @@ describe("first enroll request", () => {
 
   it("ENROLL-3 a body with extra plist keys is accepted over HTTP, and the parser keeps the keys", async () => {
     const info = { LANGUAGE: "en-US", PRODUCT: "iPhone17,2", VERSION: "22C161", SERIAL: "F2LXXXXXXXXX", FUTURE_KEY: { nested: [1, true] } };
-    const body = withContent(utf8.encode(buildPlist(info)));
+    const body = await testSignedBody(utf8.encode(buildPlist(info)));
     const parsed = parseEnrollRequestBody(body);
     expect(parsed.ok && parsed.value.info).toEqual(info);
-    const server = await testServer();
+    const server = await testServer(trustTestCa);
     const answer = await post(server, body, { "content-type": "application/pkcs7-signature" });
     expect(answer.status).toBe(401);
     expect(answer.headers.get("www-authenticate")).toMatch(asWebHeader);
@@ -371,10 +381,10 @@ describe("web authentication", () => {
 
 describe("second enroll request", () => {
   it("ENROLL2-2 a malformed, unknown or other enrollment's token gets 401 and no profile", async () => {
-    const server = await testServer();
+    const server = await testServer(trustTestCa);
     const a = await firstEnroll(server);
     const tokenA = await signIn(server, a.url);
-    const bBody = otherDeviceBody();
+    const bBody = await otherDeviceBody();
     const b = await firstEnroll(server, bBody);
     expect(b.url).not.toBe(a.url);
     const tokenB = await signIn(server, b.url);
@@ -489,13 +499,13 @@ describe("ongoing authorization over check-in", () => {
       [
         "another enrollment's token",
         async (s) => {
-          const b = await enrolledDevice(s, { body: otherDeviceBody(), enrollmentId: "ENR-B" });
+          const b = await enrolledDevice(s, { body: await otherDeviceBody(), enrollmentId: "ENR-B" });
           return checkIn(s, b.token, "Authenticate", "ENR-A");
         },
       ],
     ];
     for (const [name, send] of cases) {
-      const server = await testServer();
+      const server = await testServer(trustTestCa);
       const enrolled = await enrolledDevice(server);
       const answer = await send(server, enrolled.token);
       expect(answer.status, name).toBe(401);

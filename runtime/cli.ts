@@ -1,0 +1,61 @@
+// The `adenroll` command: `serve` (the enrollment server), `device` (a simulated device enrolling
+// over HTTP) and `hash-password` (a scrypt hash for the config's users). On Node it runs through
+// bin/adenroll.mjs (tsx); Deno runs this file directly: `deno run -A runtime/cli.ts serve`.
+import process from "node:process";
+import { runDeviceCommand } from "./device-command.ts";
+import { hashPasswordScrypt } from "./directory.ts";
+import { secureRandomBytes } from "./crypto.ts";
+import { readStdinLine } from "./device-command.ts";
+import { consoleIo, runServe, type Io, type Listen } from "./serve.ts";
+
+export const usage = `Usage: adenroll <command> [options]
+
+Commands:
+  serve          start the enrollment server (a demo when no --config is given)
+  device         enroll a simulated device against a server, over HTTP
+  hash-password  read a password from standard input, print its scrypt hash for the config
+
+Run \`adenroll <command> --help\` for a command's options.`;
+
+/** The runtime's HTTP listener: Deno.serve on Deno, @hono/node-server on Node. */
+async function platformListen(): Promise<Listen> {
+  if ("Deno" in globalThis) return (await import("./deno.ts")).listenDeno;
+  return (await import("./node.ts")).listenNode;
+}
+
+export async function main(argv: readonly string[], io: Io = consoleIo): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "serve":
+      return runServe(rest, await platformListen(), io);
+    case "device":
+      return runDeviceCommand(rest, io);
+    case "hash-password": {
+      if (rest.includes("--help") || rest.includes("-h")) {
+        io.out("Usage: echo 'the password' | adenroll hash-password\nPrints scrypt$N$r$p$salt$hash for a user's passwordHash in the config.");
+        return 0;
+      }
+      if (process.stdin.isTTY === true) process.stderr.write("Password: ");
+      const password = await readStdinLine();
+      if (password.length < 8) {
+        io.err("adenroll hash-password: the password must have at least 8 characters");
+        return 2;
+      }
+      io.out(await hashPasswordScrypt(password, secureRandomBytes));
+      return 0;
+    }
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      io.out(usage);
+      return command === undefined ? 2 : 0;
+    default:
+      io.err(`adenroll: unknown command ${JSON.stringify(command)}\n\n${usage}`);
+      return 2;
+  }
+}
+
+if ((import.meta as { main?: boolean }).main === true) {
+  process.exit(await main(process.argv.slice(2)));
+}

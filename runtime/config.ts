@@ -1,0 +1,509 @@
+// The server's configuration: one file, JSON (`.json`) or YAML (anything else), validated with Zod.
+// A bad value stops the server with the path of the bad key and what was expected (ConfigError;
+// the CLI prints its message and exits with status 2). Relative file paths resolve against the
+// config file's folder. See examples/ for a commented file per case.
+//
+// What it holds:
+//   publicBaseUrl         where devices reach this server (discovery BaseURLs, the sign-in page)
+//   organizations         each with a name, domains → enrollment type (mdm-byod | mdm-adde),
+//                         per-user overrides of the type, and the authentication method ("simple";
+//                         "oauth2" is reserved for the OAuth 2 flow and refused for now)
+//   users                 userIdentifier → managedAppleId and a scrypt password hash (a plain
+//                         `password` is accepted for demos only: hashed at load, with a warning)
+//   profile               what the enrollment profile carries: ServerURL, CheckInURL, Topic,
+//                         ServerCapabilities, SignMessage, AccessRights (ADDE only), the identity
+//                         (SCEP, ACME, or PKCS#12 from the built-in CA), trust anchors (PEM files),
+//                         an optional signing certificate and key (PEM files)
+//   tokenLifetimeSeconds  how long an access token authorizes the device
+//   deviceTrust           allowTestDeviceCa (false by default): also trust a test CA for simulated
+//                         devices — never in production
+//   database              a postgres:// URL (the CLI's --database wins); embedded PGlite otherwise
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import { z } from "zod";
+import {
+  EnrollmentVersion,
+  isFqdn,
+  isManagedAppleID,
+  parseCertificate,
+  splitUserIdentifier,
+  SubjectName,
+  type AcmeIdentityInput,
+  type ScepIdentityInput,
+} from "../spec/index.ts";
+import { secureRandomBytes, type RandomBytes } from "./crypto.ts";
+import { hashPasswordScrypt, parsePasswordHash, type ScryptCost } from "./directory.ts";
+import { loadPemCertificates } from "./device-signature.ts";
+import { readIdentityCa, type IdentityCa } from "./identity-ca.ts";
+import { loadProfileSigner, type ProfileSigningMaterial } from "./profile-signing.ts";
+import type { ProfileAnchor } from "./server-host.ts";
+import type { SeedUser } from "./user-directory.ts";
+
+// ---------------------------------------------------------------------------------------------
+// The file's schema
+
+const httpUrl = z.string().refine((value) => {
+  const url = URL.parse(value);
+  return url !== null && (url.protocol === "https:" || url.protocol === "http:") && url.search === "" && url.hash === "";
+}, "expected an absolute http(s) URL without query or fragment, e.g. https://mdm.example.com");
+
+const httpsUrl = z.string().refine((value) => URL.parse(value)?.protocol === "https:", "expected an https URL (PROFILE-8: devices accept only https MDM URLs)");
+
+const domainName = z.string().refine((value) => isFqdn(value) && !value.endsWith("."), "expected a domain name such as example.com");
+
+const userIdentifier = z.string().refine((value) => splitUserIdentifier(value).ok, "expected a user identifier of the form user@domain");
+
+const scryptHash = z.string().refine((value) => parsePasswordHash(value) !== null, "expected a scrypt$N$r$p$salt$hash password hash (make one with `adenroll hash-password`)");
+
+/** "O=Example, CN=device" or Apple's nested form [[["O","Example"]],[["CN","device"]]]. */
+const subject = z.union([
+  SubjectName,
+  z.string().transform((value, ctx) => {
+    const rdns = value.split(/\s*,\s*/).filter((part) => part.length > 0).map((part) => part.split("="));
+    if (rdns.length === 0 || rdns.some((pair) => pair.length !== 2 || (pair[0] ?? "").trim() === "")) {
+      ctx.addIssue({ code: "custom", message: 'expected a subject such as "O=Example Corp, CN=device"' });
+      return z.NEVER;
+    }
+    return rdns.map(([type = "", v = ""]) => [[type.trim(), v.trim()] as [string, string]]);
+  }),
+]);
+
+const fileRef = z.string().min(1, "expected a file path (relative to the config file's folder)");
+
+const Authentication = z.string().superRefine((value, ctx) => {
+  if (value === "simple") return;
+  ctx.addIssue({
+    code: "custom",
+    message:
+      value === "oauth2"
+        ? '"oauth2" is reserved for OAuth 2 authentication, which this version of adenroll does not implement yet; use "simple"'
+        : `expected "simple" (the only method implemented; "oauth2" is reserved), got ${JSON.stringify(value)}`,
+  });
+});
+
+const Organization = z.strictObject({
+  /** Shown on the sign-in page and in the profile (PayloadOrganization). */
+  name: z.string().min(1),
+  authentication: Authentication.default("simple"),
+  /** Domain → the enrollment type its users get. */
+  domains: z.record(domainName, EnrollmentVersion).refine((d) => Object.keys(d).length > 0, "expected at least one domain"),
+  /** User identifier → the enrollment type this user gets instead of the domain's. */
+  overrides: z.record(userIdentifier, EnrollmentVersion).default({}),
+});
+
+const User = z
+  .strictObject({
+    userIdentifier,
+    managedAppleId: z.string().refine(isManagedAppleID, "expected a Managed Apple Account, e.g. alice@appleid.example.com"),
+    passwordHash: scryptHash.optional(),
+    /** Demos only: hashed at load, with a warning. */
+    password: z.string().min(8, "expected a password of at least 8 characters").optional(),
+  })
+  .refine((u) => (u.password === undefined) !== (u.passwordHash === undefined), { message: "expected exactly one of passwordHash (recommended) or password (demos only)" });
+
+const ScepIdentity = z.strictObject({
+  kind: z.literal("scep"),
+  url: httpUrl,
+  challenge: z.string().optional(),
+  keysize: z.union([z.literal(1024), z.literal(2048), z.literal(4096)]).optional(),
+  subject: subject.optional(),
+  name: z.string().optional(),
+  keyUsage: z.int().min(0).max(5).optional(),
+});
+
+const AcmeIdentity = z.strictObject({
+  kind: z.literal("acme"),
+  directoryUrl: httpsUrl,
+  clientIdentifier: z.string().min(1),
+  keyType: z.enum(["RSA", "ECSECPrimeRandom"]).default("ECSECPrimeRandom"),
+  keySize: z.int().positive().default(384),
+  hardwareBound: z.boolean().default(true),
+  subject,
+  attest: z.boolean().optional(),
+});
+
+const Pkcs12Identity = z.strictObject({
+  kind: z.literal("pkcs12"),
+  /** The only source so far: a device identity per enrollment from the built-in CA. */
+  source: z.literal("builtin-ca").default("builtin-ca"),
+  keyBits: z.union([z.literal(2048), z.literal(3072), z.literal(4096)]).default(2048),
+  validityDays: z.int().min(1).max(3650).default(365),
+  /** The CA's certificate and key (PEM). Omitted: generated at first start and kept in the data folder. */
+  ca: z.strictObject({ certificate: fileRef, privateKey: fileRef }).optional(),
+});
+
+const TrustAnchor = z.union([fileRef, z.strictObject({ file: fileRef, name: z.string().min(1).optional() })]);
+
+const Profile = z.strictObject({
+  /** Reverse-DNS prefix of the payload identifiers, e.g. com.example.mdm. */
+  identifierPrefix: z.string().regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/, "expected a reverse-DNS identifier such as com.example.mdm"),
+  topic: z.string().regex(/^com\.apple\.mgmt\../, "expected the APNs topic of the MDM push certificate, starting with com.apple.mgmt."),
+  serverUrl: httpsUrl.optional(),
+  checkInUrl: httpsUrl.optional(),
+  serverCapabilities: z.array(z.string().min(1)).optional(),
+  signMessage: z.boolean().optional(),
+  checkOutWhenRemoved: z.boolean().optional(),
+  requiredAppIdForMdm: z.int().positive().optional(),
+  /** ADDE profiles only; never sent in a BYOD profile (PROFILE-4). */
+  accessRights: z.int().min(1).max(8191).optional(),
+  identity: z.discriminatedUnion("kind", [ScepIdentity, AcmeIdentity, Pkcs12Identity]),
+  trustAnchors: z.array(TrustAnchor).default([]),
+  signing: z.strictObject({ certificate: fileRef, privateKey: fileRef }).optional(),
+});
+
+const DeviceTrust = z.strictObject({
+  /** Also trust a test CA for simulated devices (`adenroll device`). Never in production. */
+  allowTestDeviceCa: z.boolean().default(false),
+  /** The test CA's certificate (PEM); omitted: the one in the data folder. */
+  testDeviceCa: fileRef.optional(),
+});
+
+export const ConfigFile = z
+  .strictObject({
+    publicBaseUrl: httpUrl,
+    /** The name on pages whose organization is not known yet; default: the first organization's. */
+    organizationName: z.string().min(1).optional(),
+    organizations: z.array(Organization).min(1, "expected at least one organization"),
+    users: z.array(User).default([]),
+    discovery: z.strictObject({ failedMessage: z.string().min(1).max(500) }).optional(),
+    profile: Profile,
+    tokenLifetimeSeconds: z.int().min(60).max(30 * 86_400).default(3600),
+    deviceTrust: DeviceTrust.default({ allowTestDeviceCa: false }),
+    database: z.string().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL").optional(),
+  })
+  .superRefine((config, ctx) => {
+    const owner = new Map<string, number>();
+    config.organizations.forEach((org, i) => {
+      for (const domain of Object.keys(org.domains)) {
+        const key = domain.toLowerCase();
+        const first = owner.get(key);
+        if (first !== undefined) ctx.addIssue({ code: "custom", path: ["organizations", i, "domains", domain], message: `this domain already belongs to organizations[${first}]` });
+        else owner.set(key, i);
+      }
+    });
+    const users = new Map<string, number>();
+    config.users.forEach((user, i) => {
+      const key = user.userIdentifier.trim().toLowerCase();
+      if (users.has(key)) ctx.addIssue({ code: "custom", path: ["users", i, "userIdentifier"], message: `duplicate of users[${users.get(key)}]` });
+      users.set(key, i);
+      const split = splitUserIdentifier(user.userIdentifier);
+      if (split.ok && !owner.has(split.value.domain.toLowerCase())) {
+        ctx.addIssue({ code: "custom", path: ["users", i, "userIdentifier"], message: `its domain ${split.value.domain} is not one of the organizations' domains` });
+      }
+    });
+    config.organizations.forEach((org, i) => {
+      for (const id of Object.keys(org.overrides)) {
+        const split = splitUserIdentifier(id);
+        if (!users.has(id.trim().toLowerCase())) ctx.addIssue({ code: "custom", path: ["organizations", i, "overrides", id], message: "expected a user listed under users" });
+        else if (split.ok && owner.get(split.value.domain.toLowerCase()) !== i) {
+          ctx.addIssue({ code: "custom", path: ["organizations", i, "overrides", id], message: "expected a user of one of this organization's domains" });
+        }
+      }
+    });
+    if (URL.parse(config.publicBaseUrl)?.protocol !== "https:") {
+      for (const key of ["serverUrl", "checkInUrl"] as const) {
+        if (config.profile[key] === undefined) {
+          ctx.addIssue({ code: "custom", path: ["profile", key], message: "required when publicBaseUrl is not https: devices accept only https MDM URLs (PROFILE-8)" });
+        }
+      }
+    }
+  });
+export type ConfigFile = z.input<typeof ConfigFile>;
+
+// ---------------------------------------------------------------------------------------------
+// The loaded configuration
+
+export type IdentityConfig =
+  | ScepIdentityInput
+  | AcmeIdentityInput
+  | { readonly kind: "pkcs12"; readonly source: "builtin-ca"; readonly keyBits: 2048 | 3072 | 4096; readonly validityDays: number; readonly ca?: IdentityCa };
+
+export interface OrganizationConfig {
+  readonly name: string;
+  readonly authentication: "simple";
+  readonly domains: Readonly<Record<string, EnrollmentVersion>>;
+  readonly overrides: Readonly<Record<string, EnrollmentVersion>>;
+}
+
+export interface AdenrollConfig {
+  /** The file it was read from, or null (built in code, e.g. the demo). */
+  readonly source: string | null;
+  readonly publicBaseUrl: string;
+  readonly organizationName: string;
+  readonly organizations: readonly OrganizationConfig[];
+  /** With their overrides applied and every password hashed. */
+  readonly users: readonly SeedUser[];
+  readonly discoveryFailedMessage?: string;
+  readonly profile: {
+    readonly identifierPrefix: string;
+    readonly topic: string;
+    readonly serverUrl?: string;
+    readonly checkInUrl?: string;
+    readonly serverCapabilities?: readonly string[];
+    readonly signMessage?: boolean;
+    readonly checkOutWhenRemoved?: boolean;
+    readonly requiredAppIdForMdm?: number;
+    readonly accessRights?: number;
+    readonly identity: IdentityConfig;
+    readonly anchors: readonly ProfileAnchor[];
+    readonly signing?: ProfileSigningMaterial;
+  };
+  readonly tokenLifetimeSeconds: number;
+  readonly deviceTrust: {
+    readonly allowTestDeviceCa: boolean;
+    /** DER of the configured test CA; absent: the data folder's (when allowed). */
+    readonly testDeviceCa?: Uint8Array;
+  };
+  readonly database?: string;
+  /** Things worth a line in the log (a plain password, say); never a secret. */
+  readonly warnings: readonly string[];
+}
+
+export interface ConfigIssue {
+  /** Where, e.g. organizations[0].domains["example.com"]. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** A configuration that cannot be used: every problem, each with the path of its key. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly source: string | null,
+    readonly issues: readonly ConfigIssue[],
+  ) {
+    super(
+      [
+        `${source === null ? "the configuration" : `the config file ${source}`} is not valid:`,
+        ...issues.map((issue) => `  - ${issue.path === "" ? "(the file)" : issue.path}: ${issue.message}`),
+      ].join("\n"),
+    );
+  }
+}
+
+export interface LoadConfigOptions {
+  readonly random?: RandomBytes;
+  /** scrypt cost of plain demo passwords hashed at load (default: production). */
+  readonly scryptCost?: number | ScryptCost;
+  readonly now?: () => number;
+}
+
+/** Reads, validates and resolves a config file. Throws ConfigError (or an I/O error for the file itself). */
+export async function loadConfigFile(file: string, options: LoadConfigOptions = {}): Promise<AdenrollConfig> {
+  const source = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(source, "utf8");
+  } catch (error) {
+    throw new ConfigError(source, [{ path: "", message: `cannot be read: ${(error as Error).message}` }]);
+  }
+  let raw: unknown;
+  try {
+    raw = source.toLowerCase().endsWith(".json") ? JSON.parse(text) : parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (error) {
+    const where = error instanceof YAMLParseError && error.linePos !== undefined ? ` (line ${error.linePos[0].line}, column ${error.linePos[0].col})` : "";
+    throw new ConfigError(source, [{ path: "", message: `is not valid ${source.toLowerCase().endsWith(".json") ? "JSON" : "YAML"}${where}: ${(error as Error).message.split("\n")[0] ?? ""}` }]);
+  }
+  return parseConfig(raw, { ...options, source, baseDir: path.dirname(source) });
+}
+
+/** Validates and resolves a configuration value (as read from a file, or built in code). */
+export async function parseConfig(raw: unknown, options: LoadConfigOptions & { readonly source?: string | null; readonly baseDir: string }): Promise<AdenrollConfig> {
+  const source = options.source ?? null;
+  const parsed = ConfigFile.safeParse(raw ?? {}, { reportInput: true });
+  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.map(toIssue));
+  const c = parsed.data;
+  const issues: ConfigIssue[] = [];
+  const warnings: string[] = [];
+  const read = async (at: string, file: string): Promise<string | undefined> => {
+    const full = path.resolve(options.baseDir, file);
+    try {
+      return await readFile(full, "utf8");
+    } catch (error) {
+      issues.push({ path: at, message: `cannot read ${full}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
+      return undefined;
+    }
+  };
+
+  // Users: overrides applied, passwords hashed.
+  const random = options.random ?? secureRandomBytes;
+  const overrides = new Map<string, EnrollmentVersion>();
+  for (const org of c.organizations) for (const [id, version] of Object.entries(org.overrides)) overrides.set(id.trim().toLowerCase(), version);
+  const users: SeedUser[] = [];
+  for (const [i, user] of c.users.entries()) {
+    let passwordHash = user.passwordHash;
+    if (passwordHash === undefined) {
+      warnings.push(`users[${i}] (${user.userIdentifier}) has a plain password in the config: for demos only — store a passwordHash instead (adenroll hash-password)`);
+      passwordHash = await hashPasswordScrypt(user.password ?? "", random, options.scryptCost);
+    }
+    const enrollmentType = overrides.get(user.userIdentifier.trim().toLowerCase());
+    users.push({ userIdentifier: user.userIdentifier, managedAppleId: user.managedAppleId, passwordHash, ...(enrollmentType === undefined ? {} : { enrollmentType }) });
+  }
+
+  // The identity.
+  const id = c.profile.identity;
+  let identity: IdentityConfig | undefined;
+  switch (id.kind) {
+    case "scep":
+      identity = {
+        kind: "scep",
+        url: id.url,
+        ...(id.challenge === undefined ? {} : { challenge: id.challenge }),
+        ...(id.keysize === undefined ? {} : { keysize: id.keysize }),
+        ...(id.subject === undefined ? {} : { subject: id.subject }),
+        ...(id.name === undefined ? {} : { name: id.name }),
+        ...(id.keyUsage === undefined ? {} : { keyUsage: id.keyUsage }),
+      };
+      break;
+    case "acme":
+      identity = {
+        kind: "acme",
+        directoryURL: id.directoryUrl,
+        clientIdentifier: id.clientIdentifier,
+        keyType: id.keyType,
+        keySize: id.keySize,
+        hardwareBound: id.hardwareBound,
+        subject: id.subject,
+        ...(id.attest === undefined ? {} : { attest: id.attest }),
+      };
+      break;
+    case "pkcs12": {
+      let ca: IdentityCa | undefined;
+      if (id.ca !== undefined) {
+        const certificatePem = await read("profile.identity.ca.certificate", id.ca.certificate);
+        const privateKeyPem = await read("profile.identity.ca.privateKey", id.ca.privateKey);
+        if (certificatePem !== undefined && privateKeyPem !== undefined) {
+          try {
+            ca = readIdentityCa(certificatePem, privateKeyPem);
+          } catch (error) {
+            issues.push({ path: "profile.identity.ca", message: `expected an RSA CA certificate and its private key (PEM): ${(error as Error).message}` });
+          }
+        }
+      }
+      identity = { kind: "pkcs12", source: "builtin-ca", keyBits: id.keyBits, validityDays: id.validityDays, ...(ca === undefined ? {} : { ca }) };
+      break;
+    }
+  }
+
+  // Trust anchors: one com.apple.security.root payload per certificate in each PEM file.
+  const anchors: ProfileAnchor[] = [];
+  for (const [i, anchor] of c.profile.trustAnchors.entries()) {
+    const at = `profile.trustAnchors[${i}]`;
+    const file = typeof anchor === "string" ? anchor : anchor.file;
+    const pem = await read(at, file);
+    if (pem === undefined) continue;
+    const certificates = safePem(pem);
+    if (certificates.length === 0) issues.push({ path: at, message: `expected PEM certificates in ${file}, found none` });
+    for (const der of certificates) {
+      const cert = parseCertificate(der);
+      if (!cert.ok) {
+        issues.push({ path: at, message: `a certificate in ${file} cannot be read: ${cert.error.detail}` });
+        continue;
+      }
+      const name = typeof anchor === "string" || anchor.name === undefined ? (commonNameOf(cert.value.subject) ?? "Trusted certificate") : anchor.name;
+      anchors.push({ kind: "root", data: der, name });
+    }
+  }
+
+  // Profile signing: the key must be usable and the certificate's.
+  let signing: ProfileSigningMaterial | undefined;
+  if (c.profile.signing !== undefined) {
+    const certificatePem = await read("profile.signing.certificate", c.profile.signing.certificate);
+    const privateKeyPem = await read("profile.signing.privateKey", c.profile.signing.privateKey);
+    if (certificatePem !== undefined && privateKeyPem !== undefined) {
+      try {
+        await loadProfileSigner({ certificatePem, privateKeyPem });
+        signing = { certificatePem, privateKeyPem };
+      } catch (error) {
+        issues.push({ path: "profile.signing", message: (error as Error).message });
+      }
+    }
+  }
+
+  // The test device CA.
+  let testDeviceCa: Uint8Array | undefined;
+  if (c.deviceTrust.testDeviceCa !== undefined) {
+    const pem = await read("deviceTrust.testDeviceCa", c.deviceTrust.testDeviceCa);
+    const [first] = pem === undefined ? [] : safePem(pem);
+    if (pem !== undefined && first === undefined) issues.push({ path: "deviceTrust.testDeviceCa", message: "expected a PEM certificate" });
+    testDeviceCa = first;
+    if (!c.deviceTrust.allowTestDeviceCa) warnings.push("deviceTrust.testDeviceCa is set but allowTestDeviceCa is false: the test CA is not trusted");
+  }
+
+  if (issues.length > 0) throw new ConfigError(source, issues);
+  if (identity === undefined) throw new ConfigError(source, [{ path: "profile.identity", message: "expected an identity" }]);
+  if (c.profile.accessRights !== undefined && !c.organizations.some((o) => Object.values(o.domains).includes("mdm-adde") || Object.values(o.overrides).includes("mdm-adde"))) {
+    warnings.push("profile.accessRights is set, but no domain or user enrolls with mdm-adde: BYOD profiles never carry AccessRights");
+  }
+
+  const p = c.profile;
+  return {
+    source,
+    publicBaseUrl: c.publicBaseUrl.replace(/\/+$/, ""),
+    organizationName: c.organizationName ?? c.organizations[0]?.name ?? "adenroll",
+    organizations: c.organizations.map((o) => ({
+      name: o.name,
+      authentication: "simple" as const,
+      domains: Object.fromEntries(Object.entries(o.domains).map(([d, v]) => [d.toLowerCase(), v])),
+      overrides: o.overrides,
+    })),
+    users,
+    ...(c.discovery === undefined ? {} : { discoveryFailedMessage: c.discovery.failedMessage }),
+    profile: {
+      identifierPrefix: p.identifierPrefix,
+      topic: p.topic,
+      ...(p.serverUrl === undefined ? {} : { serverUrl: p.serverUrl }),
+      ...(p.checkInUrl === undefined ? {} : { checkInUrl: p.checkInUrl }),
+      ...(p.serverCapabilities === undefined ? {} : { serverCapabilities: p.serverCapabilities }),
+      ...(p.signMessage === undefined ? {} : { signMessage: p.signMessage }),
+      ...(p.checkOutWhenRemoved === undefined ? {} : { checkOutWhenRemoved: p.checkOutWhenRemoved }),
+      ...(p.requiredAppIdForMdm === undefined ? {} : { requiredAppIdForMdm: p.requiredAppIdForMdm }),
+      ...(p.accessRights === undefined ? {} : { accessRights: p.accessRights }),
+      identity,
+      anchors,
+      ...(signing === undefined ? {} : { signing }),
+    },
+    tokenLifetimeSeconds: c.tokenLifetimeSeconds,
+    deviceTrust: { allowTestDeviceCa: c.deviceTrust.allowTestDeviceCa, ...(testDeviceCa === undefined ? {} : { testDeviceCa }) },
+    ...(c.database === undefined ? {} : { database: c.database }),
+    warnings,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** A key path as a person reads it: organizations[0].domains["example.com"]. */
+export function formatConfigPath(segments: readonly PropertyKey[]): string {
+  let out = "";
+  for (const segment of segments) {
+    if (typeof segment === "number") out += `[${segment}]`;
+    else if (typeof segment === "string" && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(segment)) out += out === "" ? segment : `.${segment}`;
+    else out += `[${JSON.stringify(String(segment))}]`;
+  }
+  return out;
+}
+
+function toIssue(issue: z.core.$ZodIssue): ConfigIssue {
+  const at = formatConfigPath(issue.path);
+  let message = issue.message;
+  if (issue.code === "invalid_type" && issue.input === undefined) message = `required: ${message.replace(/^Invalid input: /, "")}`;
+  else if (issue.code === "unrecognized_keys") message = `${message} (not a known setting; check its spelling and place)`;
+  else if (issue.input !== undefined && !/password/i.test(at) && ["invalid_value", "invalid_type", "invalid_format", "custom", "too_small", "too_big"].includes(issue.code)) {
+    const shown = JSON.stringify(issue.input);
+    if (shown !== undefined && shown.length <= 120 && !message.includes(shown)) message = `${message}, got ${shown}`;
+  }
+  return { path: at, message };
+}
+
+function safePem(pem: string): Uint8Array[] {
+  try {
+    return loadPemCertificates(pem);
+  } catch {
+    return [];
+  }
+}
+
+function commonNameOf(subject: string): string | undefined {
+  return /(?:^|,\s*)CN=([^,]+)/.exec(subject)?.[1];
+}

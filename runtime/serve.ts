@@ -1,0 +1,241 @@
+// `adenroll serve`: the enrollment server over HTTP. With --config it serves that configuration;
+// without, a working demo: an embedded database in the data folder, the demo domain example.com, one
+// demo user whose one-time password is printed, a self-generated CA for device identities, and a
+// test CA for simulated devices (trusted, loudly). The HTTP listener is the runtime's own
+// (runtime/node.ts: @hono/node-server; runtime/deno.ts: Deno.serve), given as `listen`.
+import path from "node:path";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { createAdenroll, type Logger } from "./app.ts";
+import { ConfigError, loadConfigFile, parseConfig, type AdenrollConfig } from "./config.ts";
+import { secureRandomBytes } from "./crypto.ts";
+import { loadOrCreateSecret, loadOrCreateTestDeviceCa, defaultDataDir, ensureDataDir, testDeviceCaFileName } from "./data-folder.ts";
+import { hashPasswordScrypt } from "./directory.ts";
+import { loadOrCreateIdentityCa } from "./identity-ca.ts";
+import { openStorage, type OpenedStorage } from "./storage/open-storage.ts";
+
+export type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+export interface Listening {
+  /** The port actually bound (the one asked for, or the one the system chose for 0). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Serves `fetch` on hostname:port (runtime/node.ts, runtime/deno.ts). */
+export type Listen = (fetch: FetchHandler, at: { readonly port: number; readonly hostname: string }) => Promise<Listening>;
+
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const consoleIo: Io = { out: (line) => console.log(line), err: (line) => console.error(line) };
+
+export const serveUsage = `Usage: adenroll serve [options]
+
+Starts the enrollment server. Without --config: a demo (example.com, one demo user, embedded database).
+
+Options:
+  --port N          port to listen on (default 8080; 0 picks a free one)
+  --host ADDR       address to listen on (default 127.0.0.1)
+  --config FILE     configuration file, YAML or JSON (see examples/)
+  --database URL    a postgres:// URL (default: embedded PGlite in the data folder)
+  --data DIR        data folder: embedded database, CAs, secrets (default ./.adenroll)
+  --public-url URL  where devices reach this server (default: the config's publicBaseUrl; demo: http://HOST:PORT)
+  -h, --help        this help`;
+
+/** The demo's stable names; its MDM URLs name an https host, as PROFILE-8 requires (this server does not serve check-ins there). */
+export const demo = {
+  organization: "Example Corp (demo)",
+  domain: "example.com",
+  user: "demo@example.com",
+  mdmHost: "https://mdm.example.com",
+  topic: "com.apple.mgmt.External.00000000-0000-4000-8000-00000000adee",
+} as const;
+
+/**
+ * Runs `adenroll serve` until SIGINT or SIGTERM (or `stop`, for tests). Returns the exit code: 0
+ * after a clean stop, 1 when the server could not start, 2 for bad flags or a bad configuration.
+ */
+export async function runServe(argv: readonly string[], listen: Listen, io: Io = consoleIo, stop?: Promise<void>): Promise<number> {
+  let flags;
+  try {
+    flags = parseArgs({
+      args: [...argv],
+      options: {
+        port: { type: "string", default: "8080" },
+        host: { type: "string", default: "127.0.0.1" },
+        config: { type: "string" },
+        database: { type: "string" },
+        data: { type: "string", default: defaultDataDir },
+        "public-url": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    io.err(`adenroll serve: ${(error as Error).message}\n\n${serveUsage}`);
+    return 2;
+  }
+  if (flags.help === true) {
+    io.out(serveUsage);
+    return 0;
+  }
+  const port = Number(flags.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    io.err(`adenroll serve: --port must be a port number (0–65535), got ${JSON.stringify(flags.port)}`);
+    return 2;
+  }
+  const hostname = flags.host;
+  const dataDir = path.resolve(flags.data);
+  const log: Logger = {
+    info: (message) => io.out(`adenroll: ${message}`),
+    warn: (message) => io.err(`adenroll: WARNING: ${message}`),
+    error: (message) => io.err(`adenroll: ERROR: ${message}`),
+  };
+
+  // A configuration file is read (and refused) before anything is opened.
+  let fileConfig: AdenrollConfig | undefined;
+  if (flags.config !== undefined) {
+    try {
+      fileConfig = await loadConfigFile(flags.config);
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        io.err(`adenroll: ${error.message}`);
+        return 2;
+      }
+      throw error;
+    }
+  }
+  const database = flags.database ?? fileConfig?.database;
+  if (database !== undefined && !/^postgres(ql)?:\/\//i.test(database)) {
+    io.err(`adenroll serve: --database must be a postgres:// URL, got ${JSON.stringify(database)}`);
+    return 2;
+  }
+
+  let handler: FetchHandler = () => new Response("starting", { status: 503 });
+  let listening: Listening;
+  try {
+    listening = await listen((request) => handler(request), { port, hostname });
+  } catch (error) {
+    io.err(`adenroll: cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
+    return 1;
+  }
+  const loopbackHost = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname.includes(":") ? `[${hostname}]` : hostname;
+  const localUrl = `http://${loopbackHost}:${listening.port}`;
+
+  let storage: OpenedStorage | undefined;
+  try {
+    await ensureDataDir(dataDir);
+    let demoPassword: string | undefined;
+    let config: AdenrollConfig;
+    if (fileConfig !== undefined) {
+      config = flags["public-url"] === undefined ? fileConfig : { ...fileConfig, publicBaseUrl: flags["public-url"].replace(/\/+$/, "") };
+    } else {
+      demoPassword = oneTimePassword();
+      config = await demoConfig(flags["public-url"] ?? localUrl, demoPassword, dataDir);
+    }
+    for (const warning of config.warnings) log.warn(warning);
+
+    storage = await openStorage(database === undefined ? { dataDir: path.join(dataDir, "pglite") } : { database });
+    const identityCa = config.profile.identity.kind === "pkcs12" && config.profile.identity.ca === undefined ? await loadOrCreateIdentityCa(dataDir) : undefined;
+    const testCa = config.deviceTrust.allowTestDeviceCa && config.deviceTrust.testDeviceCa === undefined ? await loadOrCreateTestDeviceCa(dataDir) : undefined;
+    const adenroll = await createAdenroll(config, {
+      storage,
+      log,
+      secret: await loadOrCreateSecret(dataDir),
+      ...(identityCa === undefined ? {} : { identityCa: identityCa.ca }),
+      ...(testCa === undefined ? {} : { testDeviceCa: testCa.ca.certificate }),
+    });
+    handler = async (request) => {
+      const started = Date.now();
+      const response = await adenroll.app.fetch(request);
+      const url = new URL(request.url);
+      // The sign-in path carries the enrollment's reference: it is not logged.
+      const shown = url.pathname.replace(/^\/authenticate\/[^/]+/, "/authenticate/…");
+      io.out(`  ${request.method} ${shown} → ${response.status} (${Date.now() - started} ms)`);
+      return response;
+    };
+
+    io.out(`adenroll: listening on ${localUrl} (port ${listening.port})`);
+    io.out(`adenroll: devices reach this server at ${config.publicBaseUrl}`);
+    io.out(`adenroll: data folder ${dataDir}; database: ${storage.backend === "pglite" ? `embedded PGlite in ${path.join(dataDir, "pglite")}` : "PostgreSQL (--database)"}`);
+    if (identityCa !== undefined) io.out(`adenroll: device identities (PKCS#12) from the built-in CA ${identityCa.file}${identityCa.created ? " (created now)" : ""}`);
+    if (testCa !== undefined) log.warn(`trusting the TEST device CA ${testCa.file}${testCa.created ? " (created now)" : ""} — simulated devices only`);
+    if (demoPassword !== undefined) printDemo(io, { localUrl, password: demoPassword, dataDir });
+    else io.out(`adenroll: config ${config.source ?? "(built in)"}: ${config.organizations.length} organization(s), ${config.users.length} user(s)`);
+  } catch (error) {
+    io.err(`adenroll: cannot start: ${error instanceof Error ? error.message : String(error)}`);
+    await listening.close().catch(() => undefined);
+    await storage?.close().catch(() => undefined);
+    return 1;
+  }
+
+  const stopped = new Promise<string>((resolve) => {
+    const onSignal = (signal: string) => () => resolve(signal);
+    process.once("SIGINT", onSignal("SIGINT"));
+    process.once("SIGTERM", onSignal("SIGTERM"));
+    void stop?.then(() => resolve("stop"));
+  });
+  const why = await stopped;
+  io.out(`adenroll: stopping (${why})`);
+  await listening.close().catch(() => undefined);
+  await storage.close();
+  return 0;
+}
+
+/** The demo's configuration: example.com → mdm-byod, one user, PKCS#12 identities, the test device CA trusted. */
+export async function demoConfig(publicBaseUrl: string, password: string, dataDir: string): Promise<AdenrollConfig> {
+  return parseConfig(
+    {
+      publicBaseUrl,
+      organizations: [{ name: demo.organization, authentication: "simple", domains: { [demo.domain]: "mdm-byod" } }],
+      users: [{ userIdentifier: demo.user, managedAppleId: demo.user, passwordHash: await hashPasswordScrypt(password, secureRandomBytes) }],
+      profile: {
+        identifierPrefix: "com.example.mdm.demo",
+        topic: demo.topic,
+        // PROFILE-8: devices accept only https MDM URLs, so the demo's name the https host a real
+        // deployment would have; the loopback demo serves enrollment, not MDM check-ins.
+        serverUrl: `${demo.mdmHost}/mdm/server`,
+        checkInUrl: `${demo.mdmHost}/mdm/checkin`,
+        serverCapabilities: ["com.apple.mdm.per-user-connections"],
+        identity: { kind: "pkcs12" },
+      },
+      deviceTrust: { allowTestDeviceCa: true },
+    },
+    { baseDir: dataDir, source: null },
+  );
+}
+
+/** A one-time password: 15 characters from an unambiguous alphabet, in groups of five (about 75 bits). */
+export function oneTimePassword(): string {
+  const alphabet = "abcdefghjkmnpqrstuvwxyz23456789";
+  const bytes = secureRandomBytes(15);
+  const chars = [...bytes].map((b) => alphabet[b % alphabet.length]).join("");
+  return `${chars.slice(0, 5)}-${chars.slice(5, 10)}-${chars.slice(10, 15)}`;
+}
+
+function printDemo(io: Io, demoRun: { readonly localUrl: string; readonly password: string; readonly dataDir: string }): void {
+  const dataFlag = path.resolve(defaultDataDir) === demoRun.dataDir ? "" : ` --data ${JSON.stringify(demoRun.dataDir)}`;
+  const lines = [
+    "",
+    `  adenroll demo — ${demo.organization}`,
+    `    demo domain   ${demo.domain} (mdm-byod: user enrollment)`,
+    `    demo user     ${demo.user}`,
+    `    password      ${demoRun.password}   (one-time: a new one at every start, stored only as a scrypt hash)`,
+    `    device trust  Apple Root CA, and the TEST device CA ${path.join(demoRun.dataDir, testDeviceCaFileName)}`,
+    "",
+    "  Try:",
+    `    curl -i '${demoRun.localUrl}/.well-known/com.apple.remotemanagement?user-identifier=${demo.user}&model-family=iPhone'`,
+    "",
+    "  Enroll a simulated iPhone, in a second terminal (the password is read from stdin):",
+    `    echo '${demoRun.password}' | npx adenroll device --user ${demo.user} --password-stdin --discovery-url ${demoRun.localUrl}${dataFlag}`,
+    "",
+    `  The profile's MDM URLs name ${demo.mdmHost} (devices accept only https ones): this demo serves enrollment, not MDM check-ins.`,
+    "  Stop with Ctrl-C.",
+    "",
+  ];
+  for (const line of lines) io.out(line);
+}

@@ -1,0 +1,91 @@
+// The user directory over storage (`storage.users`): the same verify semantics as the in-memory
+// Directory (runtime/directory.ts) — an unknown user, or one without a password, is checked against
+// a decoy hash so that it costs the time a wrong password costs, and hashes are compared in
+// constant time — with users kept in the database, where every instance sees them.
+import type { EnrollmentVersion } from "../spec/index.ts";
+import type { RandomBytes } from "./crypto.ts";
+import { encodePasswordHash, hashPasswordScrypt, parsePasswordHash, scryptCost, verifyPasswordHash, type DirectoryUser, type ScryptCost } from "./directory.ts";
+import type { UserDirectory } from "./server-host.ts";
+import { UserRecord, userKey, type PasswordHashRecord, type UserStore } from "./storage/roles.ts";
+
+/** An encoded `scrypt$N$r$p$salt$hash` as the record the users table keeps; null when it is not one. */
+export function passwordRecordOf(encoded: string): PasswordHashRecord | null {
+  const parsed = parsePasswordHash(encoded);
+  if (parsed === null) return null;
+  const [, , , , salt = "", hash = ""] = encoded.split("$");
+  return { algorithm: "scrypt", params: { N: parsed.N, r: parsed.r, p: parsed.p }, salt, hash };
+}
+
+/** The encoded hash a stored record stands for; null for a record this server cannot verify. */
+export function encodedHashOf(record: PasswordHashRecord): string | null {
+  if (record.algorithm !== "scrypt") return null;
+  const { N, r, p } = record.params;
+  const encoded = `scrypt$${String(N)}$${String(r)}$${String(p)}$${record.salt}$${record.hash}`;
+  const parsed = parsePasswordHash(encoded);
+  return parsed === null ? null : encodePasswordHash(parsed);
+}
+
+export interface SeedUser {
+  readonly userIdentifier: string;
+  readonly managedAppleId: string;
+  /** `scrypt$N$r$p$salt$hash`. */
+  readonly passwordHash: string;
+  readonly enrollmentType?: EnrollmentVersion;
+}
+
+export class StoredUserDirectory implements UserDirectory {
+  readonly #users: UserStore;
+  readonly #decoy: Promise<string>;
+
+  /** `cost` is the decoy's scrypt cost: the cost of the users' own hashes (see scryptCost). */
+  constructor(users: UserStore, random: RandomBytes, cost?: number | ScryptCost) {
+    this.#users = users;
+    this.#decoy = hashPasswordScrypt("decoy", random, scryptCost(cost));
+    this.#decoy.catch(() => undefined);
+  }
+
+  /**
+   * Makes the stored users exactly `users`: each is created or replaced, and a stored user the list
+   * does not name is removed (the configuration is the source of truth). Returns the removed ones.
+   */
+  async seed(users: readonly SeedUser[]): Promise<string[]> {
+    const wanted = new Set(users.map((u) => userKey(u.userIdentifier)));
+    for (const user of users) {
+      const password = passwordRecordOf(user.passwordHash);
+      if (password === null) throw new Error(`${user.userIdentifier}: not a scrypt$N$r$p$salt$hash password hash`);
+      await this.#users.upsert(
+        UserRecord.parse({
+          userIdentifier: user.userIdentifier,
+          managedAppleId: user.managedAppleId,
+          password,
+          ...(user.enrollmentType === undefined ? {} : { enrollmentType: user.enrollmentType }),
+        }),
+      );
+    }
+    const removed: string[] = [];
+    for (const stored of await this.#users.list()) {
+      if (!wanted.has(userKey(stored.userIdentifier)) && (await this.#users.remove(stored.userIdentifier))) removed.push(stored.userIdentifier);
+    }
+    return removed;
+  }
+
+  async find(userIdentifier: string): Promise<DirectoryUser | undefined> {
+    const user = await this.#users.get(userIdentifier);
+    return user === null ? undefined : toDirectoryUser(user);
+  }
+
+  async verify(userIdentifier: string, password: string): Promise<DirectoryUser | undefined> {
+    const user = await this.#users.get(userIdentifier);
+    const stored = user?.password === null || user?.password === undefined ? null : encodedHashOf(user.password);
+    const matches = await verifyPasswordHash(stored ?? (await this.#decoy), password);
+    return matches && user !== null && stored !== null ? toDirectoryUser(user) : undefined;
+  }
+}
+
+function toDirectoryUser(user: UserRecord): DirectoryUser {
+  return {
+    userIdentifier: user.userIdentifier,
+    managedAppleId: user.managedAppleId,
+    ...(user.enrollmentType === undefined ? {} : { version: user.enrollmentType }),
+  };
+}

@@ -1,0 +1,160 @@
+// The configuration file: every example in examples/ loads; a bad value is refused with the path of
+// its key and what was expected (ConfigError), plain passwords are hashed with a warning, relative
+// files resolve against the config's folder.
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, formatConfigPath, loadConfigFile, parseConfig } from "../../runtime/config.ts";
+import { parsePasswordHash, verifyPasswordHash } from "../../runtime/directory.ts";
+
+const examples = fileURLToPath(new URL("../../examples/", import.meta.url));
+const exampleFiles = readdirSync(examples).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
+const scratch = mkdtempSync(path.join(tmpdir(), "adenroll-config-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const cheap = { scryptCost: 1_000 } as const;
+
+/** A minimal valid configuration, to break one key at a time. */
+function base(): Record<string, unknown> {
+  return {
+    publicBaseUrl: "https://mdm.example.com",
+    organizations: [{ name: "Example Corp", domains: { "example.com": "mdm-byod" } }],
+    users: [{ userIdentifier: "alice@example.com", managedAppleId: "alice@appleid.example.com", passwordHash: "scrypt$1024$8$1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g" }],
+    profile: { identifierPrefix: "com.example.mdm", topic: "com.apple.mgmt.External.x", identity: { kind: "scep", url: "https://scep.example.com/scep" } },
+  };
+}
+
+async function refused(raw: unknown): Promise<ConfigError> {
+  try {
+    await parseConfig(raw, { baseDir: scratch, ...cheap });
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("the configuration was accepted");
+}
+
+describe("examples/", () => {
+  it("holds a config for each documented case", () => {
+    expect(exampleFiles).toEqual(["acme.yaml", "adde.yaml", "byod-simple.yaml", "per-user-overrides.yaml", "pkcs12-builtin-ca.yaml", "scep.yaml", "trust-anchors-and-signing.yaml"]);
+  });
+
+  it.each(exampleFiles)("%s loads", async (file) => {
+    const config = await loadConfigFile(path.join(examples, file), cheap);
+    expect(config.source).toBe(path.join(examples, file));
+    expect(config.organizations.length).toBeGreaterThan(0);
+    expect(config.users.length).toBeGreaterThan(0);
+    for (const user of config.users) expect(parsePasswordHash(user.passwordHash)).not.toBeNull();
+    expect(config.deviceTrust.allowTestDeviceCa).toBe(false);
+  });
+
+  it("each case holds what its name says", async () => {
+    const load = (file: string) => loadConfigFile(path.join(examples, file), cheap);
+    expect((await load("byod-simple.yaml")).organizations[0]?.domains).toEqual({ "example.com": "mdm-byod" });
+    const adde = await load("adde.yaml");
+    expect(adde.organizations[0]?.domains).toEqual({ "corp.example": "mdm-adde" });
+    expect(adde.profile.accessRights).toBe(8191);
+    const overrides = await load("per-user-overrides.yaml");
+    expect(overrides.users.map((u) => [u.userIdentifier, u.enrollmentType ?? null])).toEqual([
+      ["alice@example.com", null],
+      ["carol@example.com", "mdm-adde"],
+      ["dave@subsidiary.example", null],
+    ]);
+    expect(overrides.warnings.join("\n")).toMatch(/users\[2\] \(dave@subsidiary\.example\) has a plain password/);
+    expect(await verifyPasswordHash(overrides.users[2]?.passwordHash ?? "", "a demo password, never in production")).toBe(true);
+    expect(overrides.discoveryFailedMessage).toMatch(/Example Corp/);
+    expect((await load("scep.yaml")).profile.identity).toMatchObject({ kind: "scep", url: "https://scep.example.com/scep", challenge: "a-shared-scep-challenge", subject: [[["O", "Example Corp"]], [["CN", "MDM Identity"]]] });
+    expect((await load("acme.yaml")).profile.identity).toMatchObject({ kind: "acme", directoryURL: "https://acme.example.com/directory", keyType: "ECSECPrimeRandom", hardwareBound: true });
+    expect((await load("pkcs12-builtin-ca.yaml")).profile.identity).toEqual({ kind: "pkcs12", source: "builtin-ca", keyBits: 2048, validityDays: 365 });
+    const signed = await load("trust-anchors-and-signing.yaml");
+    expect(signed.profile.anchors.map((a) => [a.kind, a.name])).toEqual([["root", "Example Corp Root CA"]]);
+    expect(signed.profile.signing?.certificatePem).toMatch(/BEGIN CERTIFICATE/);
+  });
+});
+
+describe("a bad configuration is refused with the key's path and what was expected", () => {
+  it("an unknown enrollment type", async () => {
+    const raw = base();
+    raw["organizations"] = [{ name: "Example Corp", domains: { "example.com": "byod" } }];
+    const error = await refused(raw);
+    expect(error.issues).toEqual([{ path: 'organizations[0].domains["example.com"]', message: expect.stringMatching(/expected one of "mdm-byod"\|"mdm-adde".*got "byod"/) }]);
+    expect(error.message).toMatch(/^the configuration is not valid:\n {2}- organizations\[0\]\.domains\["example\.com"\]: /);
+  });
+
+  it("oauth2 is reserved, with a clear message", async () => {
+    const raw = base();
+    raw["organizations"] = [{ name: "Example Corp", authentication: "oauth2", domains: { "example.com": "mdm-byod" } }];
+    const error = await refused(raw);
+    expect(error.issues).toEqual([{ path: "organizations[0].authentication", message: expect.stringMatching(/"oauth2" is reserved for OAuth 2 authentication, which this version of adenroll does not implement yet; use "simple"/) }]);
+  });
+
+  it("a misspelled key, a missing key, a wrong type, an http MDM URL", async () => {
+    const raw = base();
+    raw["publicBaseURL"] = raw["publicBaseUrl"];
+    delete raw["publicBaseUrl"];
+    raw["tokenLifetimeSeconds"] = "3600";
+    (raw["profile"] as Record<string, unknown>)["serverUrl"] = "http://mdm.example.com/mdm";
+    const error = await refused(raw);
+    const byPath = Object.fromEntries(error.issues.map((i) => [i.path, i.message]));
+    expect(byPath["publicBaseUrl"]).toMatch(/^required/);
+    expect(byPath[""] ?? byPath["(root)"]).toMatch(/Unrecognized key: "publicBaseURL"/);
+    expect(byPath["tokenLifetimeSeconds"]).toMatch(/expected number.*got "3600"/);
+    expect(byPath["profile.serverUrl"]).toMatch(/expected an https URL \(PROFILE-8/);
+  });
+
+  it("cross-checks: a user outside every domain, an override of an unknown user, a domain twice, http publicBaseUrl without https MDM URLs", async () => {
+    const raw = base();
+    raw["publicBaseUrl"] = "http://127.0.0.1:8080";
+    raw["organizations"] = [
+      { name: "A", domains: { "example.com": "mdm-byod" }, overrides: { "nobody@example.com": "mdm-adde" } },
+      { name: "B", domains: { "Example.com": "mdm-adde" } },
+    ];
+    raw["users"] = [{ userIdentifier: "eve@elsewhere.example", managedAppleId: "eve@elsewhere.example", password: "long enough password" }];
+    const error = await refused(raw);
+    expect(error.issues.map((i) => i.path).sort()).toEqual([
+      'organizations[0].overrides["nobody@example.com"]',
+      'organizations[1].domains["Example.com"]',
+      "profile.checkInUrl",
+      "profile.serverUrl",
+      "users[0].userIdentifier",
+    ]);
+    expect(error.message).toMatch(/users\[0\]\.userIdentifier: its domain elsewhere\.example is not one of the organizations' domains/);
+    expect(error.message).toMatch(/profile\.serverUrl: required when publicBaseUrl is not https/);
+  });
+
+  it("a password is never echoed back", async () => {
+    const raw = base();
+    raw["users"] = [{ userIdentifier: "alice@example.com", managedAppleId: "alice@appleid.example.com", password: "short" }];
+    const error = await refused(raw);
+    expect(error.message).toMatch(/users\[0\]\.password: expected a password of at least 8 characters/);
+    expect(error.message).not.toContain('"short"');
+  });
+
+  it("files: a missing trust anchor, a signing key that is not the certificate's", async () => {
+    const raw = base();
+    (raw["profile"] as Record<string, unknown>)["trustAnchors"] = ["missing.pem"];
+    (raw["profile"] as Record<string, unknown>)["signing"] = { certificate: path.join(examples, "certs/example-root-ca.pem"), privateKey: path.join(examples, "certs/profile-signing.key.pem") };
+    const error = await refused(raw);
+    expect(error.issues).toEqual([
+      { path: "profile.trustAnchors[0]", message: `cannot read ${path.join(scratch, "missing.pem")}: ENOENT` },
+      { path: "profile.signing", message: "the private key does not belong to the signing certificate" },
+    ]);
+  });
+
+  it("YAML syntax errors name the line; JSON files are read as JSON", async () => {
+    const yamlFile = path.join(scratch, "broken.yaml");
+    writeFileSync(yamlFile, "publicBaseUrl: https://mdm.example.com\norganizations:\n  - name: [unclosed\n");
+    await expect(loadConfigFile(yamlFile, cheap)).rejects.toThrow(/broken\.yaml is not valid:\n {2}- \(the file\): is not valid YAML \(line \d+, column \d+\)/);
+    const jsonFile = path.join(scratch, "config.json");
+    writeFileSync(jsonFile, JSON.stringify(base()));
+    expect((await loadConfigFile(jsonFile, cheap)).publicBaseUrl).toBe("https://mdm.example.com");
+    await expect(loadConfigFile(path.join(scratch, "nope.yaml"), cheap)).rejects.toThrow(/nope\.yaml is not valid:\n {2}- \(the file\): cannot be read/);
+  });
+
+  it("formats paths as a person reads them", () => {
+    expect(formatConfigPath(["organizations", 0, "domains", "example.com"])).toBe('organizations[0].domains["example.com"]');
+    expect(formatConfigPath(["profile", "identity", "kind"])).toBe("profile.identity.kind");
+  });
+});
