@@ -429,11 +429,13 @@ interface Node {
   readonly indefinite: boolean;
 }
 
+// readNode runs for every element, again for every level of indefinite-length scanning: it reads
+// bytes inline, without a closure (tsx's keepNames wraps each closure created at run time in a
+// naming call that cost as much as the parsing itself).
 function readNode(buf: Uint8Array, pos: number, limit: number, depth: number): Result<Node, string> {
   if (depth > maxDepth) return err(`nested deeper than ${maxDepth}`);
   let p = pos;
-  const byte = (): number | undefined => (p < limit ? buf[p++] : undefined);
-  const first = byte();
+  const first = p < limit ? buf[p++] : undefined;
   if (first === undefined) return err(`truncated at offset ${pos}`);
   if (first === 0) return err(`unexpected end-of-contents at offset ${pos}`);
   const cls = first >> 6;
@@ -442,14 +444,14 @@ function readNode(buf: Uint8Array, pos: number, limit: number, depth: number): R
   if (tag === 0x1f) {
     tag = 0;
     for (;;) {
-      const b = byte();
+      const b = p < limit ? buf[p++] : undefined;
       if (b === undefined) return err(`truncated tag at offset ${pos}`);
       if (tag > 0xffffff) return err(`tag number too large at offset ${pos}`);
       tag = tag * 128 + (b & 0x7f);
       if ((b & 0x80) === 0) break;
     }
   }
-  const l0 = byte();
+  const l0 = p < limit ? buf[p++] : undefined;
   if (l0 === undefined) return err(`truncated length at offset ${pos}`);
   if (l0 === 0x80) {
     if (!constructed) return err(`indefinite length on a primitive element at offset ${pos}`);
@@ -470,7 +472,7 @@ function readNode(buf: Uint8Array, pos: number, limit: number, depth: number): R
     if (n > 4) return err(`length of ${n} bytes at offset ${pos}`);
     length = 0;
     for (let i = 0; i < n; i++) {
-      const b = byte();
+      const b = p < limit ? buf[p++] : undefined;
       if (b === undefined) return err(`truncated length at offset ${pos}`);
       length = length * 256 + b;
     }

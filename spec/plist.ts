@@ -90,14 +90,13 @@ function startsWithAscii(bytes: Uint8Array, prefix: string): boolean {
 // <date>, null for <null/>, none of which is a plist value, and strings with characters XML 1.0
 // forbids; as a second bound after nestingDepth, it never recurses past plistMaxDepth.
 function toPlistValue(value: unknown, path: string, depth: number): Result<PlistValue, PlistError> {
-  const invalid = (what: string) => err({ code: "plist.invalid" as const, detail: `${path}: ${what}` });
-  if (typeof value === "string") return hasNonXmlChar(value) ? invalid("a character XML 1.0 does not allow") : ok(value);
+  if (typeof value === "string") return hasNonXmlChar(value) ? invalidAt(path, "a character XML 1.0 does not allow") : ok(value);
   if (typeof value === "boolean") return ok(value);
-  if (typeof value === "number") return Number.isNaN(value) ? invalid("not a number") : ok(value);
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? invalid("invalid date") : ok(value);
+  if (typeof value === "number") return Number.isNaN(value) ? invalidAt(path, "not a number") : ok(value);
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? invalidAt(path, "invalid date") : ok(value);
   if (value instanceof Uint8Array) return ok(Uint8Array.from(value));
   if ((Array.isArray(value) || (typeof value === "object" && value !== null)) && depth >= plistMaxDepth) {
-    return invalid(`nested deeper than ${plistMaxDepth} levels`);
+    return invalidAt(path, `nested deeper than ${plistMaxDepth} levels`);
   }
   if (Array.isArray(value)) {
     const out: PlistValue[] = [];
@@ -111,15 +110,15 @@ function toPlistValue(value: unknown, path: string, depth: number): Result<Plist
   if (typeof value === "object" && value !== null) {
     const out: { [key: string]: PlistValue } = {};
     for (const [key, item] of Object.entries(value)) {
-      if (key === "__proto__") return invalid("__proto__ key");
-      if (hasNonXmlChar(key)) return invalid("a key holds a character XML 1.0 does not allow");
+      if (key === "__proto__") return invalidAt(path, "__proto__ key");
+      if (hasNonXmlChar(key)) return invalidAt(path, "a key holds a character XML 1.0 does not allow");
       const r = toPlistValue(item, `${path}.${key}`, depth + 1);
       if (!r.ok) return r;
       out[key] = r.value;
     }
     return ok(out);
   }
-  return invalid(value === null ? "<null/> is not a plist type" : `unexpected ${typeof value}`);
+  return invalidAt(path, value === null ? "<null/> is not a plist type" : `unexpected ${typeof value}`);
 }
 
 const header =
@@ -186,6 +185,10 @@ function formatNumber(n: number): string {
 
 // Outside XML 1.0 Char: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.
 const notXmlChar = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function invalidAt(path: string, what: string): Result<never, PlistError> {
+  return err({ code: "plist.invalid", detail: `${path}: ${what}` });
+}
 
 function hasNonXmlChar(s: string): boolean {
   notXmlChar.lastIndex = 0;

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { err, ok, type Result } from "./result.ts";
 import type { RuleId } from "./rules.ts";
+import { hasControlCharacter } from "./user-identifier.ts";
 
 export const wellKnownPath = "/.well-known/com.apple.remotemanagement";
 
@@ -28,7 +29,7 @@ export type WellKnownRequest = z.infer<typeof WellKnownRequest>;
  * RealityDevice came later) and refusing an unknown one would lock out a new device class.
  */
 export const WellKnownQuery = z.object({
-  "user-identifier": z.string().min(3).max(320),
+  "user-identifier": z.string().min(3).max(320).refine((value) => !hasControlCharacter(value), "holds a control character"),
   "model-family": z.string().min(1).max(64),
 });
 export type WellKnownQuery = z.infer<typeof WellKnownQuery>;

@@ -26,6 +26,15 @@ export function isFqdn(domain: string): boolean {
   return labels.length >= 2 && labels.every((l) => label.test(l)) && !/^\d+$/.test(top);
 }
 
+// C0 controls and DEL: never part of an identifier a person types. A server refuses them where an
+// identifier arrives (discovery, the sign-in form) before it is looked up or stored: PostgreSQL
+// refuses NUL in text outright, which would turn a bad request into a failed query.
+const controlCharacter = /[\u0000-\u001f\u007f]/;
+
+export function hasControlCharacter(value: string): boolean {
+  return controlCharacter.test(value);
+}
+
 /** IDENT-1: split at the last "@"; IDENT-2 and IDENT-3 are the correctable errors. */
 export function splitUserIdentifier(identifier: string): Result<UserIdentifier, UserIdentifierError> {
   const at = identifier.lastIndexOf("@");

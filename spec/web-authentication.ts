@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { err, ok, type Result } from "./result.ts";
 import type { RuleId } from "./rules.ts";
+import { hasControlCharacter } from "./user-identifier.ts";
 
 /** The ASWebAuthenticationSession callback scheme (DOC-SIMPLE, DOC-OAUTH). */
 export const callbackScheme = "apple-remotemanagement-user-login";
@@ -99,7 +100,7 @@ export const SignInSubmission = z.union([
   z.object({
     action: z.literal("sign-in").optional(),
     csrf: z.string().max(512),
-    username: z.string().min(1).max(320),
+    username: z.string().min(1).max(320).refine((value) => !hasControlCharacter(value), "holds a control character"),
     password: z.string().min(1).max(1024),
   }),
 ]);
