@@ -17,7 +17,7 @@ import { loadProfileSigner } from "./profile-signing.ts";
 import { createServerHost, type IdentitySource } from "./server-host.ts";
 import type { Storage } from "./storage/roles.ts";
 import { StoredFailureCounter, type ThrottlePolicy } from "./throttle.ts";
-import { StoredUserDirectory } from "./user-directory.ts";
+import { defaultLookupCache, StoredUserDirectory } from "./user-directory.ts";
 
 export interface Logger {
   info(message: string): void;
@@ -59,7 +59,7 @@ export async function createAdenroll(config: AdenrollConfig, deps: AdenrollDepen
   const now = deps.clock ?? Date.now;
   const { storage } = deps;
 
-  const directory = new StoredUserDirectory(storage.users, random, deps.scryptCost);
+  const directory = new StoredUserDirectory(storage.users, random, deps.scryptCost, { ...defaultLookupCache, now });
   const removedUsers = await directory.seed(config.users);
   if (removedUsers.length > 0) log.info(`removed ${removedUsers.length} user(s) the configuration no longer names: ${removedUsers.join(", ")}`);
 

@@ -33,13 +33,29 @@ export interface SeedUser {
   readonly enrollmentType?: EnrollmentVersion;
 }
 
+/**
+ * Discovery looks users up on every request; a short-lived cache of those lookups (hits and misses)
+ * keeps it off the database. Sign-in (`verify`) always reads storage. A user changed by another
+ * instance is seen here within `ttlMs`.
+ */
+export interface LookupCache {
+  readonly ttlMs: number;
+  readonly maxEntries: number;
+  readonly now: () => number;
+}
+
+export const defaultLookupCache: LookupCache = { ttlMs: 5_000, maxEntries: 10_000, now: () => Date.now() };
+
 export class StoredUserDirectory implements UserDirectory {
   readonly #users: UserStore;
   readonly #decoy: Promise<string>;
+  readonly #cache: LookupCache;
+  readonly #found = new Map<string, { readonly user: DirectoryUser | undefined; readonly at: number }>();
 
   /** `cost` is the decoy's scrypt cost: the cost of the users' own hashes (see scryptCost). */
-  constructor(users: UserStore, random: RandomBytes, cost?: number | ScryptCost) {
+  constructor(users: UserStore, random: RandomBytes, cost?: number | ScryptCost, cache: LookupCache = defaultLookupCache) {
     this.#users = users;
+    this.#cache = cache;
     this.#decoy = hashPasswordScrypt("decoy", random, scryptCost(cost));
     this.#decoy.catch(() => undefined);
   }
@@ -49,6 +65,7 @@ export class StoredUserDirectory implements UserDirectory {
    * does not name is removed (the configuration is the source of truth). Returns the removed ones.
    */
   async seed(users: readonly SeedUser[]): Promise<string[]> {
+    this.#found.clear();
     const wanted = new Set(users.map((u) => userKey(u.userIdentifier)));
     for (const user of users) {
       const password = passwordRecordOf(user.passwordHash);
@@ -70,8 +87,21 @@ export class StoredUserDirectory implements UserDirectory {
   }
 
   async find(userIdentifier: string): Promise<DirectoryUser | undefined> {
-    const user = await this.#users.get(userIdentifier);
-    return user === null ? undefined : toDirectoryUser(user);
+    const key = userKey(userIdentifier);
+    const now = this.#cache.now();
+    const cached = this.#found.get(key);
+    if (cached !== undefined && now - cached.at < this.#cache.ttlMs) return cached.user;
+    const stored = await this.#users.get(userIdentifier);
+    const user = stored === null ? undefined : toDirectoryUser(stored);
+    this.#found.delete(key);
+    // Oldest first: a Map iterates in insertion order.
+    while (this.#found.size >= this.#cache.maxEntries) {
+      const oldest = this.#found.keys().next();
+      if (oldest.done === true) break;
+      this.#found.delete(oldest.value);
+    }
+    this.#found.set(key, { user, at: now });
+    return user;
   }
 
   async verify(userIdentifier: string, password: string): Promise<DirectoryUser | undefined> {
