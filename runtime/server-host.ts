@@ -207,6 +207,12 @@ export function createServerHost(options: ServerOptions): ServerHost {
       }),
   );
   async function buildProfileFor(input: { enrollmentRef: string; version: EnrollmentVersion; userIdentifier: string; managedAppleId: string }): Promise<{ profile: unknown }> {
+    // The kind of enrollment is the one discovery gives this user, whatever BaseURL the device posted
+    // to: a BYOD user must not obtain an ADDE profile (with AccessRights) by choosing the path.
+    const assigned = (await directory.find(input.userIdentifier))?.version ?? routeOf(input.userIdentifier)?.version;
+    if (assigned !== input.version) {
+      throw new Error(`PROFILE-6: ${input.userIdentifier} enrolls as ${assigned ?? "nothing"}, but the device enrolled at ${input.version}`);
+    }
     const mode = enrollmentModeForVersion(input.version);
     const p = options.profile;
     // Every UUID is derived from the enrollment, so a re-issued profile names the same payloads.
