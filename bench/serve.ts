@@ -24,21 +24,10 @@ import { createIdentityCa } from "../runtime/identity-ca.ts";
 import { MemoryEnrollmentStore } from "../runtime/memory-store.ts";
 import { openStorage } from "../runtime/storage/open-storage.ts";
 import { enrollBodyUrl, targets, type TargetName } from "./targets.ts";
+import { seededRandom } from "../test/support/fixtures.ts";
 
 const realEnrollBody = new Uint8Array(readFileSync(enrollBodyUrl));
 
-/** A repeatable byte source (the benchmark needs no secrets). */
-function seededRandom(seed: number): (length: number) => Uint8Array {
-  let state = seed >>> 0;
-  return (length) => {
-    const out = new Uint8Array(length);
-    for (let i = 0; i < length; i++) {
-      state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
-      out[i] = state & 0xff;
-    }
-    return out;
-  };
-}
 
 const reportError = (error: unknown): void => console.error("bench server: unexpected failure", error);
 
