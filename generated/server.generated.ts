@@ -32,6 +32,11 @@ export interface ServerHost {
   /** The HTML page that ends web authentication with an error: a person in the web view reads words, not JSON. */
   renderErrorPage(code: ServerErrorCode, title: string): Promise<string>;
   serializeProfile(profile: unknown, enrollment: ServerContext): Promise<Uint8Array<ArrayBuffer>>;
+  /**
+   * How long the answer of an effect operation (discovery) is reused for the same query; 0 or unset:
+   * never. Discovery decides from the query alone, so this is safe up to how fresh routing must be.
+   */
+  readonly effectCacheMs?: number;
   /** Verifies a device-signed body (CMS signature and chain to a trusted anchor). */
   verifyDeviceSignature(body: Uint8Array): Promise<{ readonly ok: true } | { readonly ok: false; readonly error: { readonly code: string; readonly detail: string } }>;
   /** Told why a request was refused (for the log); never given a token or password. */
@@ -67,12 +72,20 @@ interface Extras {
 
 export function createServer(host: ServerHost): Hono {
   const app = new Hono();
+  const effectAnswers = answerCache(host.effectCacheMs ?? 0);
   // wellKnown: Service discovery: which service and which kind of enrollment serve this account (steps 2–3; https://developer.apple.com/documentation/devicemanagement/implementing-the-simple-authentication-account-driven-enrollment-flow)
   app.on("GET", "/.well-known/com.apple.remotemanagement", async (c) => {
+    const cacheKey = queryKeyOf(c.req.raw);
+    const now = host.now();
+    const cached = effectAnswers.get(cacheKey, now);
+    if (cached !== undefined) return toResponse(cached);
     const query = WellKnownQuery.safeParse(queryOf(c.req.raw));
     if (!query.success) return problem({ code: "request.invalid", detail: issues(query.error) });
     const decision = await host.discover(query.data);
-    return answerDiscovery(decision, replies.wellKnown);
+    const answered = answerDiscovery(decision, replies.wellKnown);
+    if (answered === null) return problem({ code: "internal", detail: "the discovery decision does not fit its schema" });
+    effectAnswers.put(cacheKey, answered, now);
+    return toResponse(answered);
   });
 
   // enroll: Enroll request: first without a token (challenged), then with one (the profile) (steps 4–5, 12–13; https://developer.apple.com/documentation/devicemanagement/implementing-the-simple-authentication-account-driven-enrollment-flow)
@@ -330,26 +343,65 @@ async function answer(host: ServerHost, enrollment: ServerContext | null, table:
   }
 }
 
-/** DISCOVERY-10/-11/-12: the effect's decision, checked against the schema before it is sent. */
-function answerDiscovery(decision: DiscoveryDecision, table: ReplyTable): Response {
-  const spec = table[decision.kind];
-  if (spec === undefined) return problem({ code: "internal" });
+/** An answer as plain data, so that it can be kept and sent again. */
+interface PlainAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | null;
+}
+
+function toResponse(answer: PlainAnswer): Response {
   // A plain record, not a Headers object: @hono/node-server writes it without converting it.
+  return new Response(answer.body, { status: answer.status, headers: { ...answer.headers } });
+}
+
+/** The raw query string: equal strings parse to equal queries. */
+function queryKeyOf(request: Request): string {
+  const url = request.url;
+  const start = url.indexOf("?");
+  if (start < 0) return "";
+  const hash = url.indexOf("#", start);
+  return url.slice(start + 1, hash < 0 ? undefined : hash);
+}
+
+/** Effect answers by query, for host.effectCacheMs (0: none), at most 10 000 of them, oldest evicted first. */
+function answerCache(ttlMs: number) {
+  const answers = new Map<string, { readonly answer: PlainAnswer; readonly at: number }>();
+  return {
+    get(key: string, now: number): PlainAnswer | undefined {
+      const hit = answers.get(key);
+      return hit !== undefined && now - hit.at < ttlMs ? hit.answer : undefined;
+    },
+    put(key: string, answer: PlainAnswer, now: number): void {
+      if (ttlMs <= 0 || key.length > 2048) return;
+      answers.delete(key);
+      while (answers.size >= 10_000) {
+        const oldest = answers.keys().next();
+        if (oldest.done === true) break;
+        answers.delete(oldest.value);
+      }
+      answers.set(key, { answer, at: now });
+    },
+  };
+}
+
+/** DISCOVERY-10/-11/-12: the effect's decision, checked against the schema before it is sent; null when it does not fit. */
+function answerDiscovery(decision: DiscoveryDecision, table: ReplyTable): PlainAnswer | null {
+  const spec = table[decision.kind];
+  if (spec === undefined) return null;
   const headers: Record<string, string> = {};
   if (spec.contentType !== undefined) headers["content-type"] = spec.contentType;
   switch (decision.kind) {
     case "servers": {
       const document = ServerWellKnownResponse.safeParse(decision.document);
-      if (!document.success) return problem({ code: "internal", ruleId: "DISCOVERY-10", detail: issues(document.error) });
-      return new Response(JSON.stringify(document.data), { status: spec.status, headers });
+      return document.success ? { status: spec.status, headers, body: JSON.stringify(document.data) } : null;
     }
     case "redirect":
       headers["location"] = decision.location;
-      return new Response(null, { status: spec.status, headers });
+      return { status: spec.status, headers, body: null };
     case "well-known-failed": {
       const body = WellKnownFailed.safeParse(decision.body);
-      if (!body.success) return problem({ code: "internal", ruleId: "DISCOVERY-11", detail: issues(body.error) });
-      return new Response(JSON.stringify(body.data), { status: spec.status, headers });
+      return body.success ? { status: spec.status, headers, body: JSON.stringify(body.data) } : null;
     }
   }
 }

@@ -111,6 +111,8 @@ export interface ServerOptions {
   /** Keys the sign-in form's anti-CSRF tokens; instances behind one name must share it. */
   readonly secret?: Uint8Array;
   readonly failures?: FailureCounter;
+  /** How long a discovery answer is reused for the same query (default 5 s; 0: never). */
+  readonly discoveryCacheMs?: number;
   /**
    * Whose device identities are trusted: Apple Root CA always; a test CA (DER) only when given, for
    * simulated devices — never in production.
@@ -264,6 +266,9 @@ export function createServerHost(options: ServerOptions): ServerHost {
       const token = newToken(random);
       return { token, hash: await hashToken(token), expiresAt: at + lifetime };
     },
+    // Discovery answers are reused for the same query for a few seconds (routing changes with the
+    // configuration, which is read at start; 0 turns it off).
+    effectCacheMs: options.discoveryCacheMs ?? 5_000,
     async discover(query): Promise<DiscoveryDecision> {
       const identifier = query["user-identifier"];
       const route = routeOf(identifier);
