@@ -85,6 +85,7 @@ export async function createAdenroll(config: AdenrollConfig, deps: AdenrollDepen
     identity = p.identity;
   }
   const sign = p.signing === undefined ? undefined : await loadProfileSigner(p.signing, now);
+  const { identity: _identityConfig, signing: _signing, ...profileKeys } = p;
 
   const host = createServerHost({
     publicBaseUrl: config.publicBaseUrl,
@@ -92,20 +93,8 @@ export async function createAdenroll(config: AdenrollConfig, deps: AdenrollDepen
     organizations: config.organizations,
     directory,
     ...(config.discoveryFailedMessage === undefined ? {} : { discoveryFailedMessage: config.discoveryFailedMessage }),
-    profile: {
-      identifierPrefix: p.identifierPrefix,
-      topic: p.topic,
-      ...(p.serverUrl === undefined ? {} : { serverUrl: p.serverUrl }),
-      ...(p.checkInUrl === undefined ? {} : { checkInUrl: p.checkInUrl }),
-      ...(p.serverCapabilities === undefined ? {} : { serverCapabilities: p.serverCapabilities }),
-      ...(p.signMessage === undefined ? {} : { signMessage: p.signMessage }),
-      ...(p.checkOutWhenRemoved === undefined ? {} : { checkOutWhenRemoved: p.checkOutWhenRemoved }),
-      ...(p.requiredAppIdForMdm === undefined ? {} : { requiredAppIdForMdm: p.requiredAppIdForMdm }),
-      ...(p.accessRights === undefined ? {} : { accessRights: p.accessRights }),
-      identity,
-      anchors: p.anchors,
-      ...(sign === undefined ? {} : { sign }),
-    },
+    // The configuration's profile keys are the host's, but for the identity and the signer it builds.
+    profile: { ...profileKeys, identity, ...(sign === undefined ? {} : { sign }) },
     tokenLifetimeSeconds: config.tokenLifetimeSeconds,
     ...(deps.secret === undefined ? {} : { secret: deps.secret }),
     failures: new StoredFailureCounter(storage.sessions),

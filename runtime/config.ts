@@ -39,6 +39,7 @@ import { readIdentityCa, type IdentityCa } from "./identity-ca.ts";
 import { loadProfileSigner, type ProfileSigningMaterial } from "./profile-signing.ts";
 import type { ProfileAnchor } from "./server-host.ts";
 import type { SeedUser } from "./user-directory.ts";
+import { messageOf, systemErrorCode } from "./error-text.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The file's schema
@@ -296,14 +297,14 @@ export async function loadConfigFile(file: string, options: LoadConfigOptions = 
   try {
     text = await readFile(source, "utf8");
   } catch (error) {
-    throw new ConfigError(source, [{ path: "", message: `cannot be read: ${(error as Error).message}` }]);
+    throw new ConfigError(source, [{ path: "", message: `cannot be read: ${messageOf(error)}` }]);
   }
   let raw: unknown;
   try {
     raw = source.toLowerCase().endsWith(".json") ? JSON.parse(text) : parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (error) {
     const where = error instanceof YAMLParseError && error.linePos !== undefined ? ` (line ${error.linePos[0].line}, column ${error.linePos[0].col})` : "";
-    throw new ConfigError(source, [{ path: "", message: `is not valid ${source.toLowerCase().endsWith(".json") ? "JSON" : "YAML"}${where}: ${(error as Error).message.split("\n")[0] ?? ""}` }]);
+    throw new ConfigError(source, [{ path: "", message: `is not valid ${source.toLowerCase().endsWith(".json") ? "JSON" : "YAML"}${where}: ${messageOf(error).split("\n")[0] ?? ""}` }]);
   }
   return parseConfig(raw, { ...options, source, baseDir: path.dirname(source) });
 }
@@ -321,7 +322,7 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
     try {
       return await readFile(full, "utf8");
     } catch (error) {
-      issues.push({ path: at, message: `cannot read ${full}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
+      issues.push({ path: at, message: `cannot read ${full}: ${systemErrorCode(error) ?? messageOf(error)}` });
       return undefined;
     }
   };
@@ -377,7 +378,7 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
           try {
             ca = readIdentityCa(certificatePem, privateKeyPem);
           } catch (error) {
-            issues.push({ path: "profile.identity.ca", message: `expected an RSA CA certificate and its private key (PEM): ${(error as Error).message}` });
+            issues.push({ path: "profile.identity.ca", message: `expected an RSA CA certificate and its private key (PEM): ${messageOf(error)}` });
           }
         }
       }
@@ -416,7 +417,7 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
         await loadProfileSigner({ certificatePem, privateKeyPem });
         signing = { certificatePem, privateKeyPem };
       } catch (error) {
-        issues.push({ path: "profile.signing", message: (error as Error).message });
+        issues.push({ path: "profile.signing", message: messageOf(error) });
       }
     }
   }

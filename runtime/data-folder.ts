@@ -13,6 +13,7 @@ import path from "node:path";
 import { base64url, secureRandomBytes } from "./crypto.ts";
 import { loadPemCertificates } from "./device-signature.ts";
 import { createTestDeviceCa, exportTestDeviceCa, importTestDeviceCa, type TestDeviceCa } from "./test-device-ca.ts";
+import { messageOf, systemErrorCode } from "./error-text.ts";
 
 export const defaultDataDir = ".adenroll";
 export const testDeviceCaFileName = "test-device-ca.pem";
@@ -25,7 +26,7 @@ async function readIfExists(file: string): Promise<string | undefined> {
   try {
     return await readFile(file, "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if (systemErrorCode(error) === "ENOENT") return undefined;
     throw error;
   }
 }
@@ -71,7 +72,7 @@ async function readTestDeviceCaPem(text: string, file: string): Promise<TestDevi
   try {
     return await importTestDeviceCa({ certificatePem: text, privateKeyPem: text });
   } catch (error) {
-    throw new Error(`${file} is not a test device CA (a CERTIFICATE and a PRIVATE KEY block): ${(error as Error).message}`);
+    throw new Error(`${file} is not a test device CA (a CERTIFICATE and a PRIVATE KEY block): ${messageOf(error)}`);
   }
 }
 

@@ -20,6 +20,7 @@ import { enrollDevice, type DeviceSnapshot } from "./device.ts";
 import { signInPerson } from "./person.ts";
 import { consoleIo, type Io } from "./serve.ts";
 import { issueDeviceIdentity, signEnrollBody } from "./test-device-ca.ts";
+import { messageOf } from "./error-text.ts";
 
 export const deviceUsage = `Usage: adenroll device --user USER@DOMAIN [--password PW | --password-stdin] [options]
 
@@ -92,7 +93,7 @@ export async function runDeviceCommand(argv: readonly string[], io: Io = console
       allowPositionals: false,
     }).values;
   } catch (error) {
-    io.err(`adenroll device: ${(error as Error).message}\n\n${deviceUsage}`);
+    io.err(`adenroll device: ${messageOf(error)}\n\n${deviceUsage}`);
     return 2;
   }
   if (flags.help === true) {
@@ -129,7 +130,7 @@ export async function runDeviceCommand(argv: readonly string[], io: Io = console
       const caFile = path.resolve(flags["device-ca"] ?? path.join(flags.data, testDeviceCaFileName));
       const ca = await readTestDeviceCaFile(caFile).catch((error: unknown) => {
         throw new Error(
-          `${(error as Error).message}. Start the demo server first (\`adenroll serve\` creates one in its data folder), or pass --data DIR / --device-ca FILE.`,
+          `${messageOf(error)}. Start the demo server first (\`adenroll serve\` creates one in its data folder), or pass --data DIR / --device-ca FILE.`,
         );
       });
       const identity = await issueDeviceIdentity(ca);
@@ -139,7 +140,7 @@ export async function runDeviceCommand(argv: readonly string[], io: Io = console
       bodyNote = `${product} (${version}), signed by a device identity from the test CA ${caFile}`;
     }
   } catch (error) {
-    io.err(`adenroll device: ${(error as Error).message}`);
+    io.err(`adenroll device: ${messageOf(error)}`);
     return 1;
   }
   return runDevice(
@@ -170,7 +171,7 @@ export async function runDevice(options: DeviceRunOptions, io: Io = consoleIo): 
       response = await baseFetch(sent);
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      io.out(`      ${sent.method} ${shownUrl(sent.url)} → failed: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+      io.out(`      ${sent.method} ${shownUrl(sent.url)} → failed: ${cause?.code ?? cause?.message ?? messageOf(error)}`);
       throw error;
     }
     io.out(`      ${sent.method} ${shownUrl(sent.url)} → ${response.status}${describeResponse(response)}`);
@@ -198,7 +199,7 @@ export async function runDevice(options: DeviceRunOptions, io: Io = consoleIo): 
       },
     );
   } catch (error) {
-    io.err(`  ✗ the device stopped: ${(error as Error).message}`);
+    io.err(`  ✗ the device stopped: ${messageOf(error)}`);
     return 1;
   }
 

@@ -16,6 +16,7 @@ import path from "node:path";
 import forge from "node-forge";
 import { base64url, secureRandomBytes, type RandomBytes } from "./crypto.ts";
 import type { IdentityRequest, IssuedIdentity } from "./server-host.ts";
+import { systemErrorCode } from "./error-text.ts";
 
 export interface IdentityCa {
   readonly certificatePem: string;
@@ -102,7 +103,7 @@ export async function loadOrCreateIdentityCa(dataDir: string, options: IdentityC
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    if (systemErrorCode(error) !== "ENOENT") throw error;
   }
   if (text !== undefined) return { ca: readIdentityCa(text, text), created: false, file };
   const ca = await createIdentityCa(options);

@@ -54,8 +54,8 @@ const keyAlgorithms: readonly { readonly params: RsaHashedImportParams | EcKeyIm
 ];
 
 async function sameKey(privateKey: CryptoKey, publicKey: CryptoKey): Promise<boolean> {
-  const a = (await crypto.subtle.exportKey("jwk", privateKey)) as JsonWebKey;
-  const b = (await crypto.subtle.exportKey("jwk", publicKey)) as JsonWebKey;
+  const a = await crypto.subtle.exportKey("jwk", privateKey);
+  const b = await crypto.subtle.exportKey("jwk", publicKey);
   return a.kty === "RSA" ? a.n === b.n && a.e === b.e : a.x === b.x && a.y === b.y && a.crv === b.crv;
 }
 
@@ -76,5 +76,5 @@ function privateKeyPkcs8(pem: string): Uint8Array<ArrayBuffer> {
 }
 
 function buffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
+  return new Uint8Array(bytes);
 }

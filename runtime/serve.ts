@@ -13,6 +13,7 @@ import { loadOrCreateSecret, loadOrCreateTestDeviceCa, defaultDataDir, ensureDat
 import { hashPasswordScrypt } from "./directory.ts";
 import { loadOrCreateIdentityCa } from "./identity-ca.ts";
 import { openStorage, type OpenedStorage } from "./storage/open-storage.ts";
+import { messageOf } from "./error-text.ts";
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 
@@ -76,7 +77,7 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
       allowPositionals: false,
     }).values;
   } catch (error) {
-    io.err(`adenroll serve: ${(error as Error).message}\n\n${serveUsage}`);
+    io.err(`adenroll serve: ${messageOf(error)}\n\n${serveUsage}`);
     return 2;
   }
   if (flags.help === true) {
@@ -120,7 +121,7 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
   try {
     listening = await listen((request) => handler(request), { port, hostname });
   } catch (error) {
-    io.err(`adenroll: cannot listen on ${hostname}:${port}: ${(error as Error).message}`);
+    io.err(`adenroll: cannot listen on ${hostname}:${port}: ${messageOf(error)}`);
     return 1;
   }
   const loopbackHost = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname.includes(":") ? `[${hostname}]` : hostname;

@@ -217,7 +217,9 @@ async function generateKeyPair(algorithm: TestKeyAlgorithm): Promise<CryptoKeyPa
     algorithm === "rsa-2048"
       ? { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: Uint8Array.of(1, 0, 1), hash: "SHA-256" }
       : { name: "ECDSA", namedCurve: algorithm === "ecdsa-p384" ? "P-384" : "P-256" };
-  return (await crypto.subtle.generateKey(params, true, ["sign", "verify"])) as CryptoKeyPair;
+  const pair = await crypto.subtle.generateKey(params, true, ["sign", "verify"]);
+  if (!("privateKey" in pair)) throw new Error("WebCrypto returned one key where a key pair was asked for");
+  return pair;
 }
 
 interface IssueInput {
@@ -234,7 +236,7 @@ interface IssueInput {
 /** An X.509 v3 certificate over `input`, signed by `signer` with SHA-256 (SHA-384 for a P-384 key). */
 async function issue(input: IssueInput): Promise<Uint8Array> {
   const ec = input.signer.algorithm.name === "ECDSA";
-  const hash: TestHash = ec && (input.signer.algorithm as EcKeyAlgorithm).namedCurve === "P-384" ? "SHA-384" : "SHA-256";
+  const hash: TestHash = ec && "namedCurve" in input.signer.algorithm && input.signer.algorithm.namedCurve === "P-384" ? "SHA-384" : "SHA-256";
   const algorithm = ec ? seq(oid(ecdsaOids[hash])) : seq(oid(rsaOids[hash]), nul());
   const notBefore = Math.floor(input.notBefore / 1000) * 1000;
   const tbs = seq(
@@ -264,13 +266,20 @@ async function sign(key: CryptoKey, hash: TestHash, data: Uint8Array): Promise<U
 
 const rsaRehashed = new WeakMap<CryptoKey, Map<string, CryptoKey>>();
 
+/** The hash an RSA key is bound to. */
+function hashNameOf(key: CryptoKey): string | undefined {
+  const algorithm: object = key.algorithm;
+  if (!("hash" in algorithm) || typeof algorithm.hash !== "object" || algorithm.hash === null || !("name" in algorithm.hash)) return undefined;
+  return typeof algorithm.hash.name === "string" ? algorithm.hash.name : undefined;
+}
+
 /** WebCrypto binds an RSA key to one hash; another needs the key re-imported (so extractable). */
 async function rsaKeyFor(key: CryptoKey, hash: TestHash): Promise<CryptoKey> {
-  if ((key.algorithm as RsaHashedKeyAlgorithm).hash.name === hash) return key;
+  if (hashNameOf(key) === hash) return key;
   let byHash = rsaRehashed.get(key);
   const known = byHash?.get(hash);
   if (known !== undefined) return known;
-  if (!key.extractable) throw new Error(`this RSA key is bound to ${(key.algorithm as RsaHashedKeyAlgorithm).hash.name}; signing with ${hash} needs an extractable key`);
+  if (!key.extractable) throw new Error(`this RSA key is bound to ${hashNameOf(key) ?? "another hash"}; signing with ${hash} needs an extractable key`);
   const pkcs8 = await crypto.subtle.exportKey("pkcs8", key);
   const rehashed = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "RSASSA-PKCS1-v1_5", hash }, false, ["sign"]);
   if (byHash === undefined) rsaRehashed.set(key, (byHash = new Map()));
@@ -451,5 +460,5 @@ function element(der: Uint8Array, at: number, limit: number): Element | undefine
 }
 
 function buffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
+  return new Uint8Array(bytes);
 }

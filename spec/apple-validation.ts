@@ -257,7 +257,7 @@ export function validateAgainst(value: unknown, entry: AppleSchemaEntry, ctx?: V
   // walk's to judge, per context, so issues without an input are left out).
   for (const issues of w.issues.values()) {
     for (const issue of issues) {
-      if ((issue as { input?: unknown }).input === undefined) continue;
+      if (!("input" in issue) || issue.input === undefined) continue;
       push(w, "type", [name, ...issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))].join(""), issue.message);
     }
   }
