@@ -8,14 +8,27 @@
 // CPU per request as a bare Hono handler, so it caps both sides alike and hides the difference;
 // the raw client costs a fraction of that, which is why it is the default (`clientCores` shows
 // how busy the client was).
+//
+// A load may cycle through several requests (`requests`: headers and body each): the n-th request
+// sent, whichever connection sends it, is requests[(offset + n) mod length], so the same bytes go
+// out for the same request every time.
 import { Agent, request } from "node:http";
 import { connect, type Socket } from "node:net";
+
+/** One request of a load: its headers (besides Host, Connection and Content-Length) and body. */
+export interface LoadRequest {
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: Uint8Array;
+}
 
 export interface LoadOptions {
   readonly port: number;
   readonly method: string;
   readonly path: string;
-  readonly body?: Uint8Array;
+  /** The requests sent in turn (default: one, without body). */
+  readonly requests?: readonly LoadRequest[];
+  /** The first request sent is requests[offset mod length] (default 0). */
+  readonly offset?: number;
   readonly concurrency: number;
   readonly durationMs: number;
   readonly maxRequests: number;
@@ -41,20 +54,21 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
 async function runHttpLoad(options: LoadOptions): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency, maxFreeSockets: options.concurrency });
-  const headers: Record<string, string | number> = options.body === undefined ? {} : { "content-type": "application/pkcs7-signature", "content-length": options.body.length };
+  const variants = requestsOf(options).map((r) => ({ headers: headersOf(r), body: r.body }));
   const latencies = new Float64Array(options.maxRequests);
   let issued = 0;
   let completed = 0;
   let errors = 0;
-  const one = (): Promise<number> =>
+  const one = (n: number): Promise<number> =>
     new Promise((resolve, reject) => {
-      const req = request({ agent, host: "127.0.0.1", port: options.port, method: options.method, path: options.path, headers }, (res) => {
+      const variant = variants[(n + (options.offset ?? 0)) % variants.length];
+      const req = request({ agent, host: "127.0.0.1", port: options.port, method: options.method, path: options.path, headers: variant?.headers ?? {} }, (res) => {
         res.on("data", () => undefined);
         res.on("end", () => resolve(res.statusCode ?? 0));
         res.on("error", reject);
       });
       req.on("error", reject);
-      req.end(options.body);
+      req.end(variant?.body);
     });
 
   const cpuStart = process.cpuUsage();
@@ -62,11 +76,11 @@ async function runHttpLoad(options: LoadOptions): Promise<LoadResult> {
   const deadline = start + options.durationMs;
   const worker = async (): Promise<void> => {
     while (issued < options.maxRequests && performance.now() < deadline) {
-      issued++;
+      const n = issued++;
       const t0 = performance.now();
       let status = 0;
       try {
-        status = await one();
+        status = await one(n);
       } catch {
         status = 0;
       }
@@ -135,12 +149,13 @@ class AnswerReader {
 }
 
 async function runRawLoad(options: LoadOptions): Promise<LoadResult> {
-  const body = options.body ?? new Uint8Array();
-  const head =
-    `${options.method} ${options.path} HTTP/1.1\r\nHost: 127.0.0.1:${options.port}\r\nConnection: keep-alive\r\n` +
-    (options.body === undefined ? "" : `Content-Type: application/pkcs7-signature\r\nContent-Length: ${body.length}\r\n`) +
-    "\r\n";
-  const requestBytes = Buffer.concat([Buffer.from(head, "latin1"), body]);
+  const requestBytes = requestsOf(options).map((r) => {
+    const head =
+      `${options.method} ${options.path} HTTP/1.1\r\nHost: 127.0.0.1:${options.port}\r\nConnection: keep-alive\r\n` +
+      Object.entries(headersOf(r)).map(([name, value]) => `${name}: ${value}\r\n`).join("") +
+      "\r\n";
+    return Buffer.concat([Buffer.from(head, "latin1"), r.body ?? new Uint8Array()]);
+  });
   const latencies = new Float64Array(options.maxRequests);
   let issued = 0;
   let completed = 0;
@@ -162,9 +177,9 @@ async function runRawLoad(options: LoadOptions): Promise<LoadResult> {
           resolve();
           return;
         }
-        issued++;
+        const bytes = requestBytes[(issued++ + (options.offset ?? 0)) % requestBytes.length];
         sentAt = performance.now();
-        socket.write(requestBytes);
+        socket.write(bytes ?? "");
       };
       socket.on("connect", send);
       socket.on("data", (chunk: Buffer) => {
@@ -188,10 +203,20 @@ async function runRawLoad(options: LoadOptions): Promise<LoadResult> {
   return result(latencies.subarray(0, completed), seconds, errors, cpu);
 }
 
+function requestsOf(options: LoadOptions): readonly LoadRequest[] {
+  return options.requests === undefined || options.requests.length === 0 ? [{}] : options.requests;
+}
+
+/** The request's headers, with its Content-Length when it has a body. */
+function headersOf(r: LoadRequest): Record<string, string> {
+  return { ...r.headers, ...(r.body === undefined ? {} : { "content-length": String(r.body.length) }) };
+}
+
 /** One request, its status, headers and body (for comparing two servers' answers). */
-export function fetchOnce(port: number, method: string, path: string, body?: Uint8Array): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+export function fetchOnce(port: number, method: string, path: string, r: LoadRequest = {}): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = body === undefined ? {} : { "content-type": "application/pkcs7-signature", "content-length": body.length };
+    const body = r.body;
+    const headers = headersOf(r);
     const req = request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));

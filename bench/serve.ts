@@ -7,27 +7,50 @@
 //                    examples/byod-simple.yaml over an in-memory PGlite: enrollments, users,
 //                    throttling and audit in storage;
 //   bare-<name>      for each of them, a bare Hono app answering each benchmarked request with the
-//                    very bytes that server gave (status, headers, body), without looking at it.
+//                    very bytes that server gave (status, headers, body), without looking at it;
+//   checkin-…        for authorized check-ins (bench/checkin.ts), the same product app over its own
+//                    in-memory PGlite seeded with enrolled enrollments (--checkin: a JSON array of
+//                    { name, size, measured, cache }), and bare-checkin, answering PUT /mdm/checkin
+//                    with the bytes they gave.
 //
-// Tells the parent its ports (IPC) once listening; answers "cpu" with its CPU time so far.
-import { readFileSync } from "node:fs";
+//   node --import tsx bench/serve.ts [--parts server,checkin] [--checkin '[{"name":"checkin-100","size":100,"measured":100,"cache":true}]']
+//
+// Tells the parent its ports (IPC) once listening; answers "cpu" with its CPU time so far, and
+// profiles itself between "profile-start" and { profileTo } (node:inspector).
+import { readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
+import { z } from "zod";
 import { createServer } from "../generated/server.generated.ts";
 import { createAdenroll } from "../runtime/app.ts";
 import { loadConfigFile } from "../runtime/config.ts";
 import { createServerHost } from "../runtime/server-host.ts";
 import { Directory } from "../runtime/directory.ts";
-import { createIdentityCa } from "../runtime/identity-ca.ts";
+import { createIdentityCa, type IdentityCa } from "../runtime/identity-ca.ts";
 import { MemoryEnrollmentStore } from "../runtime/memory-store.ts";
-import { openStorage } from "../runtime/storage/open-storage.ts";
+import { openStorage, type OpenedStorage } from "../runtime/storage/open-storage.ts";
 import { enrollBodyUrl, targets, type TargetName } from "./targets.ts";
+import { CheckinStoreSpec, checkinRequests, checkinTarget, seedEnrollments, verifySeed } from "./checkin.ts";
 import { seededRandom } from "../test/support/fixtures.ts";
 
 const realEnrollBody = new Uint8Array(readFileSync(enrollBodyUrl));
 
+const { values: args } = parseArgs({
+  options: {
+    parts: { type: "string", default: "server,checkin" },
+    /** A JSON array of CheckinStoreSpec (bench/checkin.ts). */
+    checkin: { type: "string", default: JSON.stringify([100, 100_000].map((size) => ({ name: `checkin-${size}`, size, measured: 100, cache: true }))) },
+  },
+});
+const parts = new Set((args.parts ?? "").split(","));
+const checkinSpecs = z.array(CheckinStoreSpec).safeParse(JSON.parse(args.checkin ?? "[]"));
+if (!checkinSpecs.success || checkinSpecs.data.some((spec) => spec.measured > spec.size)) throw new Error("bench server: --checkin is a JSON array of { name, size, measured ≤ size, cache }");
+/** Seeded tokens stay valid for the whole run (a day). */
+const tokenExpiresAt = Date.now() + 86_400_000;
 
 const reportError = (error: unknown): void => console.error("bench server: unexpected failure", error);
 
@@ -48,18 +71,23 @@ async function generatedApp(): Promise<Hono> {
   );
 }
 
-async function productApp(): Promise<{ app: Hono; close: () => Promise<void> }> {
-  const storage = await openStorage({ memory: true });
+let identityCa: Promise<IdentityCa> | undefined;
+
+async function productApp(seed?: (storage: OpenedStorage) => Promise<void>, options: { readonly cache?: boolean } = {}): Promise<{ app: Hono; close: () => Promise<void>; storage: OpenedStorage }> {
+  const storage = await openStorage({ memory: true, ...(options.cache === false ? { enrollmentCache: false } : {}) });
+  await seed?.(storage);
   const config = await loadConfigFile(fileURLToPath(new URL("../examples/byod-simple.yaml", import.meta.url)), { scryptCost: 1_000 });
   const random = seededRandom(11);
+  // One CA for every product server: generating its RSA key is the slowest part of a start.
+  identityCa ??= createIdentityCa({ random: seededRandom(11) });
   const adenroll = await createAdenroll(config, {
     storage,
     random,
     scryptCost: 1_000,
-    identityCa: await createIdentityCa({ random }),
+    identityCa: await identityCa,
     log: { info: () => undefined, warn: () => undefined, error: (message) => reportError(message) },
   });
-  return { app: adenroll.app, close: () => storage.close() };
+  return { app: adenroll.app, close: () => storage.close(), storage };
 }
 
 interface Recorded {
@@ -90,6 +118,14 @@ function bareApp(answers: Record<TargetName, Recorded>): Hono {
   return app;
 }
 
+/** The bare twin of the check-in servers: PUT /mdm/checkin answered with their recorded answer. */
+function bareCheckinApp(answer: Recorded): Hono {
+  const app = new Hono();
+  const headers = Object.fromEntries(answer.headers);
+  app.put(checkinTarget.path, () => new Response(answer.body, { status: answer.status, headers }));
+  return app;
+}
+
 function listen(app: Hono): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info: AddressInfo) => resolve(info.port));
@@ -97,22 +133,77 @@ function listen(app: Hono): Promise<number> {
   });
 }
 
-const generated = await generatedApp();
-const product = await productApp();
 const ports: Record<string, number> = {};
 const statuses: Record<string, Record<TargetName, number>> = {};
-for (const [name, app] of [["generated", generated], ["product", product.app]] as const) {
-  // The first enroll creates the enrollment; every later one (what is measured) finds it and is challenged again.
-  const answers = { discovery: await record(app, "discovery"), enroll: await record(app, "enroll") };
-  statuses[name] = { discovery: answers.discovery.status, enroll: answers.enroll.status };
-  ports[name] = await listen(app);
-  ports[`bare-${name}`] = await listen(bareApp(answers));
+const closers: (() => Promise<void>)[] = [];
+if (parts.has("server")) {
+  const generated = await generatedApp();
+  const product = await productApp();
+  closers.push(product.close);
+  for (const [name, app] of [["generated", generated], ["product", product.app]] as const) {
+    // The first enroll creates the enrollment; every later one (what is measured) finds it and is challenged again.
+    const answers = { discovery: await record(app, "discovery"), enroll: await record(app, "enroll") };
+    statuses[name] = { discovery: answers.discovery.status, enroll: answers.enroll.status };
+    ports[name] = await listen(app);
+    ports[`bare-${name}`] = await listen(bareApp(answers));
+  }
 }
+
+/** What the check-in servers hold: enrollments stored and seconds spent seeding them, per server. */
+const checkinStores: Record<string, { readonly enrollments: number; readonly seedSeconds: number; readonly cache: boolean }> = {};
+if (parts.has("checkin")) {
+  const first = checkinRequests(1)[0];
+  if (first === undefined) throw new Error("bench server: no check-in request");
+  let recorded: Recorded | undefined;
+  for (const spec of checkinSpecs.data) {
+    const t0 = performance.now();
+    const product = await productApp(
+      async (storage) => {
+        await seedEnrollments(storage.db, spec.size, spec.measured, tokenExpiresAt, Date.now());
+        await verifySeed(storage, spec.size, spec.measured, tokenExpiresAt);
+      },
+      { cache: spec.cache },
+    );
+    const seedSeconds = (performance.now() - t0) / 1000;
+    closers.push(product.close);
+    const counted = await product.storage.db.selectFrom("adenroll_enrollments").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirst();
+    checkinStores[spec.name] = { enrollments: Number(counted?.n ?? 0), seedSeconds, cache: product.storage.enrollmentCache !== undefined };
+    const { method, path } = checkinTarget;
+    const response = await product.app.request(new Request(`http://127.0.0.1${path}`, { method, headers: first.headers, body: first.body.slice() }));
+    const body = new Uint8Array(await response.arrayBuffer());
+    recorded ??= { status: response.status, headers: [...response.headers], body: body.length === 0 ? null : body };
+    ports[spec.name] = await listen(product.app);
+  }
+  if (recorded !== undefined) ports["bare-checkin"] = await listen(bareCheckinApp(recorded));
+}
+
+// A CPU profile of this process between "profile-start" and { profileTo: file } (bench/run.ts --cpu-prof).
+const ProfileStop = z.object({ profileTo: z.string() });
+const profiler = new Session();
+const post = (method: string, params?: object): Promise<unknown> =>
+  new Promise((resolve, reject) => profiler.post(method, params, (error, result) => (error === null ? resolve(result) : reject(error))));
 
 process.on("message", (message) => {
   if (message === "cpu") process.send?.({ cpu: process.cpuUsage() });
+  if (message === "profile-start") {
+    profiler.connect();
+    void post("Profiler.enable")
+      .then(() => post("Profiler.setSamplingInterval", { interval: 100 }))
+      .then(() => post("Profiler.start"))
+      .then(() => process.send?.({ profiling: true }), reportError);
+  }
+  const stop = ProfileStop.safeParse(message);
+  if (stop.success) {
+    void post("Profiler.stop")
+      .then((result) => {
+        const stopped = z.object({ profile: z.unknown() }).safeParse(result);
+        writeFileSync(stop.data.profileTo, JSON.stringify(stopped.success ? stopped.data.profile : null));
+        profiler.disconnect();
+        process.send?.({ profiled: stop.data.profileTo });
+      }, reportError);
+  }
 });
 process.on("disconnect", () => {
-  void product.close().finally(() => process.exit(0));
+  void Promise.all(closers.map((close) => close())).finally(() => process.exit(0));
 });
-process.send?.({ ports, statuses });
+process.send?.({ ports, statuses, checkinStores });

@@ -2,10 +2,10 @@
 import { Hono } from "hono";
 import { createActor, waitFor } from "xstate";
 import type { z } from "zod";
-import { EnrollPathParams, ServerWellKnownResponse, SignInSubmission, WebAuthPathParams, WebAuthQuery, WellKnownFailed, WellKnownQuery, buildAuthenticationResultUrl, buildUnrecognizedDevice, checkInEnrollmentId, essoHeader, formatChallenge, parseAuthorization, parseCheckInMessage, parseEnrollRequestBody, serverErrors } from "../spec/index.ts";
+import { EnrollPathParams, ServerWellKnownResponse, SignInSubmission, WebAuthPathParams, WebAuthQuery, WellKnownFailed, WellKnownQuery, buildAuthenticationResultUrl, buildUnrecognizedDevice, checkInEnrollmentId, essoHeader, formatChallenge, isUserChannel, mdmSignatureHeader, parseAuthorization, parseCheckInMessage, parseCommandReport, parseEnrollRequestBody, serverErrors } from "../spec/index.ts";
 import type { Challenge, ServerError, ServerErrorCode } from "../spec/index.ts";
-import { EnrollmentRecord, serverMachine, toRecord } from "../machines/index.ts";
-import type { AuthorizationFact, EnrollmentLocator, EnrollmentStore, ServerActorImplementations, ServerContext, ServerEvent, ServerInput, ServerReplyKind } from "../machines/index.ts";
+import { EnrollmentRecord, serverMachine, stepWithoutActors, toRecord } from "../machines/index.ts";
+import type { AuthorizationFact, EnrollmentLocator, EnrollmentStore, ServerActorImplementations, ServerContext, ServerEvent, ServerInput, ServerReplyKind, SignatureFact, TransactOptions } from "../machines/index.ts";
 
 /** What the discovery effect decided for one account (DISCOVERY-10, -11, -12). */
 export type DiscoveryDecision =
@@ -22,7 +22,8 @@ export interface ServerHost {
   /** A fresh unguessable reference (≥128 bits) for a new enrollment. */
   newReference(): string;
   hashToken(token: string): Promise<string>;
-  issueToken(now: number): Promise<{ readonly token: string; readonly hash: string; readonly expiresAt: number }>;
+  /** A new access token for the user who is signing in (null: unknown yet); its lifetime may depend on the user's organization. */
+  issueToken(now: number, userIdentifier: string | null): Promise<{ readonly token: string; readonly hash: string; readonly expiresAt: number }>;
   discover(query: WellKnownQuery): Promise<DiscoveryDecision>;
   challengeFor(enrollment: ServerContext): { readonly challenge: Challenge; readonly essoUrl?: string };
   /** The sign-in page, carrying an anti-CSRF token bound to this enrollment. */
@@ -39,6 +40,15 @@ export interface ServerHost {
   readonly effectCacheMs?: number;
   /** Verifies a device-signed body (CMS signature and chain to a trusted anchor). */
   verifyDeviceSignature(body: Uint8Array): Promise<{ readonly ok: true } | { readonly ok: false; readonly error: { readonly code: string; readonly detail: string } }>;
+  /**
+   * Checks a request's Mdm-Signature header (null: none): a detached CMS signature of the body whose
+   * signer chains to a trusted identity CA. Absent: every request counts as unsigned.
+   */
+  verifyMdmSignature?(body: Uint8Array, header: string | null): Promise<SignatureFact>;
+  /** The profile sets SignMessage: every MDM request must be signed by its enrollment's identity (ONGOING-13). */
+  readonly mdmSignatureRequired?: boolean;
+  /** Answers an authorized MDM request: the built-in MDM, or the upstream in proxy mode. Absent: 200 with an empty body. */
+  handleMdm?(request: AuthorizedMdmRequest): Promise<Response>;
   /** Told why a request was refused (for the log); never given a token or password. */
   reportRejected?(operation: string, reason: { readonly code: string; readonly detail: string }): void;
   /** Called with an unexpected failure; never with a request body, token or password. */
@@ -54,6 +64,7 @@ const replies = {
   webAuthPage: { "sign-in-form": { status: 200, contentType: "text/html; charset=utf-8" }, "error": { status: 400, contentType: "application/problem+json" } },
   webAuthSubmit: { "authentication-result": { status: 308 }, "sign-in-form": { status: 401, contentType: "text/html; charset=utf-8" }, "error": { status: 400, contentType: "application/problem+json" } },
   checkIn: { "acknowledged": { status: 200 }, "challenge": { status: 401 }, "unrecognized-device": { status: 403, contentType: "application/json" }, "error": { status: 400, contentType: "application/problem+json" } },
+  command: { "acknowledged": { status: 200 }, "challenge": { status: 401 }, "unrecognized-device": { status: 403, contentType: "application/json" }, "error": { status: 400, contentType: "application/problem+json" } },
 } as const satisfies Record<string, ReplyTable>;
 
 /** Every sign-in and web-authentication error page: no framing, no caching, no referrer, no script, forms only to us and the callback. */
@@ -68,6 +79,87 @@ const pageSecurityHeaders = {
 interface Extras {
   readonly issuedToken?: string;
   readonly userIdentifier?: string | null;
+}
+
+/** The MDM operations the guard knows. */
+export type MdmOperation = "checkIn" | "command";
+
+/** An MDM request the guard let through, for the host's MDM to answer. */
+export interface AuthorizedMdmRequest {
+  readonly operation: MdmOperation;
+  readonly channel: "checkin" | "command";
+  /** The request as it arrived; its body has been read: it is `body`, byte for byte. */
+  readonly request: Request;
+  readonly body: Uint8Array;
+  /** The parsed check-in message or command report (a command report's Status is its MessageType). */
+  readonly message: Readonly<Record<string, unknown>>;
+  readonly messageType: string;
+  /** The enrollment as the server machine left it (never a token in clear). */
+  readonly enrollment: ServerContext;
+}
+
+/** The guard's decision: let the request through, or the answer that refuses it (400, 401 + challenge, 403). */
+export type MdmDecision = { readonly allowed: true; readonly request: AuthorizedMdmRequest } | { readonly allowed: false; readonly response: Response };
+
+/**
+ * The guard of every MDM request (ONGOING-7 to -13): parses the body, checks the token (or, on a
+ * Mac's device channel, the signature) with the server machine on the enrollment the request names,
+ * and stores what the machine decided. Usable on its own, e.g. in front of another MDM.
+ */
+export async function authorizeMdmRequest(host: ServerHost, request: Request, operation: MdmOperation): Promise<MdmDecision> {
+  const read = await readMdmRequest(request, operation);
+  if ("allowed" in read) return read;
+  const { channel, body, message, table } = read;
+  const authorization = await authorizationFact(host, request.headers.get("authorization") ?? undefined);
+  const header = request.headers.get(mdmSignatureHeader);
+  const signature: SignatureFact = host.verifyMdmSignature === undefined ? { kind: "absent" } : await host.verifyMdmSignature(body, header);
+  const enrollmentId = checkInEnrollmentId({ message });
+  const messageType = typeof message["MessageType"] === "string" ? message["MessageType"] : "";
+  const event: ServerEvent = {
+    type: "CHECK_IN",
+    authorization,
+    now: host.now(),
+    channel,
+    messageType,
+    enrollmentId,
+    userChannel: isUserChannel(message),
+    signature,
+    signatureRequired: host.mdmSignatureRequired === true,
+  };
+  // The message's own identity first: a token must not pull a request into another enrollment.
+  const locators: EnrollmentLocator[] = [];
+  if (enrollmentId !== null) locators.push({ by: "enrollment-id", enrollmentId });
+  if (authorization.kind === "bearer") locators.push({ by: "token-hash", tokenHash: authorization.tokenHash });
+  if (signature.kind === "valid") locators.push({ by: "identity", fingerprint: signature.signerFingerprint });
+  // The machine decides alone (no actor runs), so a cached copy may answer when nothing changes.
+  const enrollment = await runEnrollment(host, locators, event, undefined, { optimistic: true });
+  if (enrollment === null || enrollment.reply?.kind !== "acknowledged") {
+    if (enrollment !== null && enrollment.reply?.kind === "error") host.reportRejected?.(operation, { code: enrollment.reply.code, detail: enrollment.reply.ruleId ?? "" });
+    return { allowed: false, response: await answer(host, enrollment, table, {}) };
+  }
+  return { allowed: true, request: { operation, channel, request, body, message, messageType, enrollment } };
+}
+
+async function readMdmRequest(
+  request: Request,
+  operation: MdmOperation,
+): Promise<{ readonly allowed: false; readonly response: Response } | { readonly channel: "checkin" | "command"; readonly body: Uint8Array; readonly message: Readonly<Record<string, unknown>>; readonly table: ReplyTable }> {
+  switch (operation) {
+    case "checkIn": {
+      const raw = await readBody(request, 262144);
+      if (!raw.ok) return { allowed: false, response: problem(raw.error) };
+      const parsed = parseCheckInMessage(raw.value);
+      if (!parsed.ok) return { allowed: false, response: problem({ code: "checkin.invalid", detail: parsed.error.detail }) };
+      return { channel: "checkin", body: raw.value, message: parsed.value.message, table: replies.checkIn };
+    }
+    case "command": {
+      const raw = await readBody(request, 4194304);
+      if (!raw.ok) return { allowed: false, response: problem(raw.error) };
+      const parsed = parseCommandReport(raw.value);
+      if (!parsed.ok) return { allowed: false, response: problem({ code: "command.invalid", detail: parsed.error.detail }) };
+      return { channel: "command", body: raw.value, message: parsed.value.message, table: replies.command };
+    }
+  }
 }
 
 export function createServer(host: ServerHost): Hono {
@@ -140,7 +232,7 @@ export function createServer(host: ServerHost): Hono {
     if (!form.success) return fail({ code: "request.invalid", detail: issues(form.error) });
     const now = host.now();
     const csrfValid = await host.checkSignInCsrf(params.data.ref, form.data.csrf, now);
-    const issued = await host.issueToken(now);
+    const issued = await host.issueToken(now, form.data.action === "cancel" ? null : form.data.username);
     const event: ServerEvent = form.data.action === "cancel" ? { type: "SIGN_IN_CANCEL", csrfValid } : { type: "SIGN_IN", username: form.data.username, password: form.data.password, issuedToken: { hash: issued.hash, expiresAt: issued.expiresAt }, csrfValid };
     const create = undefined;
     const extras: Extras = { issuedToken: issued.token, userIdentifier: form.data.action === "cancel" ? null : form.data.username };
@@ -152,22 +244,16 @@ export function createServer(host: ServerHost): Hono {
 
   // checkIn: MDM check-in, authorized by the enrollment's access token (steps 19 and after; https://developer.apple.com/documentation/devicemanagement/onboarding-users-with-account-sign-in)
   app.on("PUT", "/mdm/checkin", async (c) => {
-    const raw = await readBody(c.req.raw, 262144);
-    if (!raw.ok) return problem(raw.error);
-    const body = parseCheckInMessage(raw.value);
-    if (!body.ok) return problem({ code: "checkin.invalid", detail: body.error.detail });
-    const authorization = await authorizationFact(host, c.req.header("authorization"));
-    const now = host.now();
-    const enrollmentId = checkInEnrollmentId(body.value);
-    const event: ServerEvent = { type: "CHECK_IN", authorization, now, messageType: body.value.message.MessageType, enrollmentId };
-    const create = undefined;
-    const extras: Extras = {};
-    const locators: EnrollmentLocator[] = [];
-    if (enrollmentId !== null) locators.push({ by: "enrollment-id", enrollmentId });
-    if (authorization.kind === "bearer") locators.push({ by: "token-hash", tokenHash: authorization.tokenHash });
-    const enrollment = await runEnrollment(host, locators, event, create);
-    if (enrollment === null) return answer(host, null, replies.checkIn, extras);
-    return answer(host, enrollment, replies.checkIn, extras);
+    const decision = await authorizeMdmRequest(host, c.req.raw, "checkIn");
+    if (!decision.allowed) return decision.response;
+    return host.handleMdm === undefined ? new Response(null, { status: 200 }) : host.handleMdm(decision.request);
+  });
+
+  // command: MDM command channel: the device reports a status (Idle, or a command's result) and gets its next command (steps 19 and after; https://developer.apple.com/documentation/devicemanagement/sending-mdm-commands-to-a-device)
+  app.on("PUT", "/mdm/server", async (c) => {
+    const decision = await authorizeMdmRequest(host, c.req.raw, "command");
+    if (!decision.allowed) return decision.response;
+    return host.handleMdm === undefined ? new Response(null, { status: 200 }) : host.handleMdm(decision.request);
   });
 
   app.notFound(() => problem({ code: "not-found" }));
@@ -282,6 +368,7 @@ async function runEnrollment(
   locators: readonly EnrollmentLocator[],
   event: ServerEvent,
   create: (() => ServerInput) | undefined,
+  options: TransactOptions = {},
 ): Promise<ServerContext | null> {
   const logic = serverMachine.provide({ actors: host.actors });
   return host.store.transact(locators, async (found) => {
@@ -292,6 +379,9 @@ async function runEnrollment(
     } else {
       const record = EnrollmentRecord.safeParse(found);
       if (!record.success) throw new Error(`a stored enrollment is unreadable: ${issues(record.error)}`);
+      // A step that starts no actor (an MDM request) is computed synchronously, without an actor.
+      const stepped = options.optimistic === true ? stepWithoutActors(record.data.state, record.data.context, event) : null;
+      if (stepped !== null) return { save: toRecord(stepped.state, stepped.context), result: stepped.context };
       actor = createActor(logic, { snapshot: serverMachine.resolveState({ value: record.data.state, context: record.data.context }), input: record.data.context });
     }
     actor.start();
@@ -299,7 +389,7 @@ async function runEnrollment(
     const settled = await waitFor(actor, (snapshot) => !snapshot.hasTag("busy"), { timeout: 30_000 });
     actor.stop();
     return { save: toRecord(String(settled.value), settled.context), result: settled.context };
-  });
+  }, options);
 }
 
 /** The machine's reply as HTTP, with the status and media type the operation defines for it; failures through `fail`. */

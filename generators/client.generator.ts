@@ -40,6 +40,12 @@ function clientFunction(op: OperationSpec, valueNames: Set<string>, typeNames: S
     inputFields.push("readonly accessToken?: string | null");
     lines.push(`if (input.accessToken) headers.set("authorization", formatAuthorization(input.accessToken));`);
   }
+  if (op.handling.kind === "mdm") {
+    // ONGOING-12/13: the device's detached CMS signature of the body, when its profile sets SignMessage.
+    valueNames.add("mdmSignatureHeader");
+    inputFields.push("readonly signature?: string | null");
+    lines.push(`if (input.signature) headers.set(mdmSignatureHeader, input.signature);`);
+  }
   lines.push(
     `const response = await fetch(new Request(url, { method: ${JSON.stringify(op.method)}, headers, body: ${body}, redirect: ${JSON.stringify(request.redirect)} }));`,
     `return toAnswer(response);`,

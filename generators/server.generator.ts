@@ -117,19 +117,10 @@ function eventStatements(op: OperationSpec, handling: Extract<Handling, { kind: 
     case "SIGN_IN":
       lines.push(
         `const csrfValid = await host.checkSignInCsrf(params.data.ref, form.data.csrf, now);`,
-        `const issued = await host.issueToken(now);`,
+        `const issued = await host.issueToken(now, form.data.action === "cancel" ? null : form.data.username);`,
         `const event: ServerEvent = form.data.action === "cancel" ? { type: "SIGN_IN_CANCEL", csrfValid } : { type: "SIGN_IN", username: form.data.username, password: form.data.password, issuedToken: { hash: issued.hash, expiresAt: issued.expiresAt }, csrfValid };`,
         `const create = undefined;`,
         `const extras: Extras = { issuedToken: issued.token, userIdentifier: form.data.action === "cancel" ? null : form.data.username };`,
-      );
-      break;
-    case "CHECK_IN":
-      used.add("checkInEnrollmentId");
-      lines.push(
-        `const enrollmentId = checkInEnrollmentId(body.value);`,
-        `const event: ServerEvent = { type: "CHECK_IN", authorization, now, messageType: body.value.message.MessageType, enrollmentId };`,
-        `const create = undefined;`,
-        `const extras: Extras = {};`,
       );
       break;
   }
@@ -140,23 +131,10 @@ function eventStatements(op: OperationSpec, handling: Extract<Handling, { kind: 
     case "path-ref":
       lines.push(`const locators: EnrollmentLocator[] = [{ by: "id", id: params.data.ref }];`);
       break;
-    case "check-in":
-      lines.push(
-        // The message's own identity first: a token must not pull a check-in into another enrollment.
-        `const locators: EnrollmentLocator[] = [];`,
-        `if (enrollmentId !== null) locators.push({ by: "enrollment-id", enrollmentId });`,
-        `if (authorization.kind === "bearer") locators.push({ by: "token-hash", tokenHash: authorization.tokenHash });`,
-      );
-      break;
   }
   const fail = failWith(op);
   const failArgument = fail === "fail" ? ", fail" : "";
-  const notFound =
-    handling.locate === "check-in"
-      ? `return answer(host, null, replies.${op.id}, extras${failArgument});`
-      : handling.locate === "path-ref"
-        ? `return ${fail}({ code: "sign-in.unknown" });`
-        : `return ${fail}({ code: "internal" });`;
+  const notFound = handling.locate === "path-ref" ? `return ${fail}({ code: "sign-in.unknown" });` : `return ${fail}({ code: "internal" });`;
   lines.push(
     `const enrollment = await runEnrollment(host, locators, event, create);`,
     `if (enrollment === null) ${notFound}`,
@@ -185,11 +163,41 @@ function effectCacheStatements(): string[] {
   ];
 }
 
+/** An MDM route: the guard decides, the host's MDM (built in, or the upstream) answers what it lets through. */
+function mdmStatements(op: OperationSpec): string[] {
+  return [
+    `const decision = await authorizeMdmRequest(host, c.req.raw, ${literal(op.id)});`,
+    `if (!decision.allowed) return decision.response;`,
+    `return host.handleMdm === undefined ? new Response(null, { status: 200 }) : host.handleMdm(decision.request);`,
+  ];
+}
+
+/**
+ * The guard's parsing per MDM operation: read the body (size-limited) and parse it with the
+ * operation's spec parser.
+ */
+function mdmParseCase(op: OperationSpec, handling: Extract<Handling, { kind: "mdm" }>, used: Set<string>): string {
+  const body = op.request.body;
+  if (body === undefined || op.request.bearer !== true) throw new Error(`${op.id}: an MDM operation has a body and a bearer token`);
+  const parser = specName(body.parser, `${op.id} body parser`);
+  used.add(parser);
+  return [
+    `    case ${literal(op.id)}: {`,
+    `      const raw = await readBody(request, ${body.maxBytes});`,
+    `      if (!raw.ok) return { allowed: false, response: problem(raw.error) };`,
+    `      const parsed = ${parser}(raw.value);`,
+    `      if (!parsed.ok) return { allowed: false, response: problem({ code: ${literal(body.error)}, detail: parsed.error.detail }) };`,
+    `      return { channel: ${literal(handling.channel)}, body: raw.value, message: parsed.value.message, table: replies.${op.id} };`,
+    `    }`,
+  ].join("\n");
+}
+
 function route(op: OperationSpec, used: Set<string>): string {
   const { handling } = op;
-  const body = [...(handling.kind === "effect" ? effectCacheStatements() : []), ...parseStatements(op, used)];
+  const body = [...(handling.kind === "effect" ? effectCacheStatements() : []), ...(handling.kind === "mdm" ? [] : parseStatements(op, used))];
   if (handling.kind === "event") body.push(...eventStatements(op, handling, used));
   else if (handling.kind === "effect") body.push(...effectStatements(op, handling));
+  else if (handling.kind === "mdm") body.push(...mdmStatements(op));
   return [
     `  // ${op.id}: ${op.summary} (steps ${op.steps}; ${op.source})`,
     `  app.on(${literal(op.method)}, ${literal(op.path)}, async (c) => {`,
@@ -202,6 +210,9 @@ export function generateServer(): string {
   const used = new Set<string>();
   const served: readonly OperationSpec[] = operations.filter((op) => op.served);
   const routes = served.map((op) => route(op, used));
+  const mdmOps = served.flatMap((op) => (op.handling.kind === "mdm" ? [{ op, handling: op.handling }] : []));
+  const mdmCases = mdmOps.map(({ op, handling }) => mdmParseCase(op, handling, used));
+  const mdmIds = mdmOps.map(({ op }) => literal(op.id)).join(" | ");
   const discovery: OperationSpec | undefined = served.find((op) => op.handling.kind === "effect");
   const serversSchema = discovery?.responses.servers?.schema;
   const failedSchema = discovery?.responses["well-known-failed"]?.schema;
@@ -216,6 +227,9 @@ export function generateServer(): string {
       failedName,
       "buildAuthenticationResultUrl",
       "buildUnrecognizedDevice",
+      "checkInEnrollmentId",
+      "isUserChannel",
+      "mdmSignatureHeader",
       "essoHeader",
       "formatChallenge",
       "parseAuthorization",
@@ -229,8 +243,8 @@ import { createActor, waitFor } from "xstate";
 import type { z } from "zod";
 import { ${valueImports.join(", ")} } from "../spec/index.ts";
 import type { Challenge, ServerError, ServerErrorCode${used.has("WellKnownQuery") ? "" : ", WellKnownQuery"} } from "../spec/index.ts";
-import { EnrollmentRecord, ${machine}, toRecord } from "../machines/index.ts";
-import type { AuthorizationFact, EnrollmentLocator, EnrollmentStore, ServerActorImplementations, ServerContext, ServerEvent, ServerInput, ServerReplyKind } from "../machines/index.ts";
+import { EnrollmentRecord, ${machine}, stepWithoutActors, toRecord } from "../machines/index.ts";
+import type { AuthorizationFact, EnrollmentLocator, EnrollmentStore, ServerActorImplementations, ServerContext, ServerEvent, ServerInput, ServerReplyKind, SignatureFact, TransactOptions } from "../machines/index.ts";
 
 /** What the discovery effect decided for one account (DISCOVERY-10, -11, -12). */
 export type DiscoveryDecision =
@@ -247,7 +261,8 @@ export interface ServerHost {
   /** A fresh unguessable reference (≥128 bits) for a new enrollment. */
   newReference(): string;
   hashToken(token: string): Promise<string>;
-  issueToken(now: number): Promise<{ readonly token: string; readonly hash: string; readonly expiresAt: number }>;
+  /** A new access token for the user who is signing in (null: unknown yet); its lifetime may depend on the user's organization. */
+  issueToken(now: number, userIdentifier: string | null): Promise<{ readonly token: string; readonly hash: string; readonly expiresAt: number }>;
   discover(query: WellKnownQuery): Promise<DiscoveryDecision>;
   challengeFor(enrollment: ServerContext): { readonly challenge: Challenge; readonly essoUrl?: string };
   /** The sign-in page, carrying an anti-CSRF token bound to this enrollment. */
@@ -264,6 +279,15 @@ export interface ServerHost {
   readonly effectCacheMs?: number;
   /** Verifies a device-signed body (CMS signature and chain to a trusted anchor). */
   verifyDeviceSignature(body: Uint8Array): Promise<{ readonly ok: true } | { readonly ok: false; readonly error: { readonly code: string; readonly detail: string } }>;
+  /**
+   * Checks a request's Mdm-Signature header (null: none): a detached CMS signature of the body whose
+   * signer chains to a trusted identity CA. Absent: every request counts as unsigned.
+   */
+  verifyMdmSignature?(body: Uint8Array, header: string | null): Promise<SignatureFact>;
+  /** The profile sets SignMessage: every MDM request must be signed by its enrollment's identity (ONGOING-13). */
+  readonly mdmSignatureRequired?: boolean;
+  /** Answers an authorized MDM request: the built-in MDM, or the upstream in proxy mode. Absent: 200 with an empty body. */
+  handleMdm?(request: AuthorizedMdmRequest): Promise<Response>;
   /** Told why a request was refused (for the log); never given a token or password. */
   reportRejected?(operation: string, reason: { readonly code: string; readonly detail: string }): void;
   /** Called with an unexpected failure; never with a request body, token or password. */
@@ -289,6 +313,74 @@ const pageSecurityHeaders = {
 interface Extras {
   readonly issuedToken?: string;
   readonly userIdentifier?: string | null;
+}
+
+/** The MDM operations the guard knows. */
+export type MdmOperation = ${mdmIds};
+
+/** An MDM request the guard let through, for the host's MDM to answer. */
+export interface AuthorizedMdmRequest {
+  readonly operation: MdmOperation;
+  readonly channel: "checkin" | "command";
+  /** The request as it arrived; its body has been read: it is \`body\`, byte for byte. */
+  readonly request: Request;
+  readonly body: Uint8Array;
+  /** The parsed check-in message or command report (a command report's Status is its MessageType). */
+  readonly message: Readonly<Record<string, unknown>>;
+  readonly messageType: string;
+  /** The enrollment as the server machine left it (never a token in clear). */
+  readonly enrollment: ServerContext;
+}
+
+/** The guard's decision: let the request through, or the answer that refuses it (400, 401 + challenge, 403). */
+export type MdmDecision = { readonly allowed: true; readonly request: AuthorizedMdmRequest } | { readonly allowed: false; readonly response: Response };
+
+/**
+ * The guard of every MDM request (ONGOING-7 to -13): parses the body, checks the token (or, on a
+ * Mac's device channel, the signature) with the server machine on the enrollment the request names,
+ * and stores what the machine decided. Usable on its own, e.g. in front of another MDM.
+ */
+export async function authorizeMdmRequest(host: ServerHost, request: Request, operation: MdmOperation): Promise<MdmDecision> {
+  const read = await readMdmRequest(request, operation);
+  if ("allowed" in read) return read;
+  const { channel, body, message, table } = read;
+  const authorization = await authorizationFact(host, request.headers.get("authorization") ?? undefined);
+  const header = request.headers.get(mdmSignatureHeader);
+  const signature: SignatureFact = host.verifyMdmSignature === undefined ? { kind: "absent" } : await host.verifyMdmSignature(body, header);
+  const enrollmentId = checkInEnrollmentId({ message });
+  const messageType = typeof message["MessageType"] === "string" ? message["MessageType"] : "";
+  const event: ServerEvent = {
+    type: "CHECK_IN",
+    authorization,
+    now: host.now(),
+    channel,
+    messageType,
+    enrollmentId,
+    userChannel: isUserChannel(message),
+    signature,
+    signatureRequired: host.mdmSignatureRequired === true,
+  };
+  // The message's own identity first: a token must not pull a request into another enrollment.
+  const locators: EnrollmentLocator[] = [];
+  if (enrollmentId !== null) locators.push({ by: "enrollment-id", enrollmentId });
+  if (authorization.kind === "bearer") locators.push({ by: "token-hash", tokenHash: authorization.tokenHash });
+  if (signature.kind === "valid") locators.push({ by: "identity", fingerprint: signature.signerFingerprint });
+  // The machine decides alone (no actor runs), so a cached copy may answer when nothing changes.
+  const enrollment = await runEnrollment(host, locators, event, undefined, { optimistic: true });
+  if (enrollment === null || enrollment.reply?.kind !== "acknowledged") {
+    if (enrollment !== null && enrollment.reply?.kind === "error") host.reportRejected?.(operation, { code: enrollment.reply.code, detail: enrollment.reply.ruleId ?? "" });
+    return { allowed: false, response: await answer(host, enrollment, table, {}) };
+  }
+  return { allowed: true, request: { operation, channel, request, body, message, messageType, enrollment } };
+}
+
+async function readMdmRequest(
+  request: Request,
+  operation: MdmOperation,
+): Promise<{ readonly allowed: false; readonly response: Response } | { readonly channel: "checkin" | "command"; readonly body: Uint8Array; readonly message: Readonly<Record<string, unknown>>; readonly table: ReplyTable }> {
+  switch (operation) {
+${mdmCases.join("\n")}
+  }
 }
 
 export function createServer(host: ServerHost): Hono {
@@ -408,6 +500,7 @@ async function runEnrollment(
   locators: readonly EnrollmentLocator[],
   event: ServerEvent,
   create: (() => ServerInput) | undefined,
+  options: TransactOptions = {},
 ): Promise<ServerContext | null> {
   const logic = ${machine}.provide({ actors: host.actors });
   return host.store.transact(locators, async (found) => {
@@ -418,6 +511,9 @@ async function runEnrollment(
     } else {
       const record = EnrollmentRecord.safeParse(found);
       if (!record.success) throw new Error(\`a stored enrollment is unreadable: \${issues(record.error)}\`);
+      // A step that starts no actor (an MDM request) is computed synchronously, without an actor.
+      const stepped = options.optimistic === true ? stepWithoutActors(record.data.state, record.data.context, event) : null;
+      if (stepped !== null) return { save: toRecord(stepped.state, stepped.context), result: stepped.context };
       actor = createActor(logic, { snapshot: ${machine}.resolveState({ value: record.data.state, context: record.data.context }), input: record.data.context });
     }
     actor.start();
@@ -425,7 +521,7 @@ async function runEnrollment(
     const settled = await waitFor(actor, (snapshot) => !snapshot.hasTag("busy"), { timeout: 30_000 });
     actor.stop();
     return { save: toRecord(String(settled.value), settled.context), result: settled.context };
-  });
+  }, options);
 }
 
 /** The machine's reply as HTTP, with the status and media type the operation defines for it; failures through \`fail\`. */

@@ -4,3 +4,4 @@ export * from "./device-answers.ts";
 export * from "./device.machine.ts";
 export * from "./server.machine.ts";
 export * from "./server-store.ts";
+export * from "./server-step.ts";

@@ -9,7 +9,8 @@ export type EnrollmentLocator =
   | { readonly by: "id"; readonly id: string }
   | { readonly by: "device-key"; readonly deviceKey: string }
   | { readonly by: "token-hash"; readonly tokenHash: string }
-  | { readonly by: "enrollment-id"; readonly enrollmentId: string };
+  | { readonly by: "enrollment-id"; readonly enrollmentId: string }
+  | { readonly by: "identity"; readonly fingerprint: string };
 
 export const serverStateNames = Object.keys(serverMachine.config.states ?? {});
 
@@ -30,20 +31,33 @@ export const EnrollmentRecord = z.object({
     pendingToken: IssuedTokenRecord.nullable(),
     retiredTokenHashes: z.array(z.string()).max(16).readonly(),
     enrollmentId: z.string().nullable(),
+    // Records written before identities were pinned have none.
+    identityFingerprint: z.string().nullable().default(null),
     reply: z.null(),
   }),
 });
 export type EnrollmentRecord = z.infer<typeof EnrollmentRecord>;
 
+export interface TransactOptions {
+  /**
+   * `work` has no effect outside the record it returns (a check-in the machine decides alone), so a
+   * store may run it on a cached copy and skip the write when the record comes back unchanged; when
+   * it changes, the store must run it again on the stored record under its lock. Stores without a
+   * cache ignore this.
+   */
+  readonly optimistic?: boolean;
+}
+
 export interface EnrollmentStore {
   /**
    * Runs `work` on the enrollment the first matching locator finds (or null), serialized with every
    * other transaction on that enrollment; when `work` returns a record, it replaces the stored one
-   * atomically, together with its lookup keys (id, deviceKey, tokenHash, enrollmentId).
+   * atomically, together with its lookup keys (id, deviceKey, tokenHash, enrollmentId, identityFingerprint).
    */
   transact<T>(
     locators: readonly EnrollmentLocator[],
     work: (found: unknown) => Promise<{ readonly save: EnrollmentRecord | null; readonly result: T }>,
+    options?: TransactOptions,
   ): Promise<T>;
 }
 

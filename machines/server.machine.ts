@@ -15,6 +15,16 @@ export type AuthorizationFact =
   | { readonly kind: "malformed" }
   | { readonly kind: "bearer"; readonly tokenHash: string };
 
+/**
+ * The request's Mdm-Signature as the runtime found it: absent, not a valid signature of the body
+ * chaining to a trusted identity CA, or valid — with the SHA-256 fingerprint of the certificate
+ * that signed (ONGOING-12, ONGOING-13).
+ */
+export type SignatureFact =
+  | { readonly kind: "absent" }
+  | { readonly kind: "invalid" }
+  | { readonly kind: "valid"; readonly signerFingerprint: string };
+
 export interface DeviceFacts {
   readonly PRODUCT: string;
   readonly VERSION: string;
@@ -53,8 +63,16 @@ export type ServerEvent =
       readonly type: "CHECK_IN";
       readonly authorization: AuthorizationFact;
       readonly now: number;
+      /** Check-in (CheckInURL) or command channel (ServerURL); both are authorized alike. */
+      readonly channel: "checkin" | "command";
+      /** A check-in's MessageType, or a command report's Status. */
       readonly messageType: string;
       readonly enrollmentId: string | null;
+      /** The message names a user (UserID / EnrollmentUserID): the macOS user channel. */
+      readonly userChannel: boolean;
+      readonly signature: SignatureFact;
+      /** The profile sets SignMessage: every request must be signed by the enrollment's identity (ONGOING-13). */
+      readonly signatureRequired: boolean;
     }
   | { readonly type: "TOKEN_INVALIDATED" }
   | { readonly type: "UNENROLL" };
@@ -75,6 +93,11 @@ export interface ServerContext extends ServerInput {
   /** Hashes of this enrollment's earlier tokens, newest first (a few): they authorize only a CheckOut. */
   readonly retiredTokenHashes: readonly string[];
   readonly enrollmentId: string | null;
+  /**
+   * SHA-256 of the identity certificate this enrollment was given (a PKCS#12 the server issued) or
+   * that first signed a request carrying its valid token: what its Mdm-Signature must be made with.
+   */
+  readonly identityFingerprint: string | null;
   /** The answer to the event just handled; transient, never persisted. */
   readonly reply: ServerReply | null;
 }
@@ -95,12 +118,18 @@ export type BuildProfileInput = {
   readonly userIdentifier: string;
   readonly managedAppleId: string;
 };
-export type BuildProfileOutput = { readonly profile: unknown };
+/** `identityFingerprint`: the identity certificate the profile carries, when the server issued it. */
+export type BuildProfileOutput = { readonly profile: unknown; readonly identityFingerprint?: string };
 
 /** The named actors runtime/ provides. */
 export interface ServerActorImplementations {
   readonly verifyCredentials: PromiseActorLogic<VerifyCredentialsOutput, VerifyCredentialsInput>;
   readonly buildProfile: PromiseActorLogic<BuildProfileOutput, BuildProfileInput>;
+}
+
+/** A Mac by its product name (MacBookPro18,1, Mac14,2, iMac21,1, Macmini9,1, VirtualMac2,1). */
+function isMac(device: DeviceFacts): boolean {
+  return /mac/i.test(device.PRODUCT);
 }
 
 /** The retired-token list once the current token is retired. */
@@ -144,13 +173,45 @@ const checkOut = {
 // enrollment, and that must not log its device out.
 const refused = { actions: { type: "replyChallenge", params: { ruleId: "ONGOING-7" } }, meta: { rule: "ONGOING-7" } } as const;
 
+// ONGOING-13: with SignMessage on, nothing unsigned (or signed by another identity) gets in, whatever its token.
+const unsigned = {
+  guard: "signatureRefused",
+  actions: { type: "replyError", params: { code: "mdm.signature-invalid", ruleId: "ONGOING-13" } },
+  meta: { rule: "ONGOING-13" },
+} as const;
+
+/**
+ * ONGOING-12: a Mac's device channel carries no token; its Mdm-Signature by the enrollment's identity
+ * is what authorizes it. It does not depend on the person's token, so an invalidated token leaves it
+ * working (`stay`: no state change there).
+ */
+function macDeviceChannel(stay: boolean) {
+  const to = stay ? {} : { target: "#enrollment.enrolled" };
+  return [
+    {
+      guard: and(["macDeviceChannel", "signedByEnrollmentIdentity", "isCheckOut"]),
+      target: "#enrollment.checkedOut",
+      actions: ["dropToken", "replyAcknowledged"],
+      meta: { rule: "ONGOING-12" },
+    },
+    { guard: and(["macDeviceChannel", "signedByEnrollmentIdentity"]), ...to, actions: ["recordEnrollmentId", "replyAcknowledged"], meta: { rule: "ONGOING-12" } },
+    { guard: "macDeviceChannel", actions: { type: "replyError", params: { code: "mdm.signature-invalid", ruleId: "ONGOING-12" } }, meta: { rule: "ONGOING-12" } },
+  ] as const;
+}
+
 const checkIn = {
-  CHECK_IN: [checkOut, { guard: "tokenValid", target: "#enrollment.enrolled", actions: ["recordEnrollmentId", "replyAcknowledged"] }, refused],
+  CHECK_IN: [
+    unsigned,
+    ...macDeviceChannel(false),
+    checkOut,
+    { guard: "tokenValid", target: "#enrollment.enrolled", actions: ["recordEnrollmentId", "pinIdentity", "replyAcknowledged"] },
+    refused,
+  ],
   TOKEN_INVALIDATED: { target: "#enrollment.tokenInvalidated", actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } },
 } as const;
 
 /** After invalidation there is no token to accept until the person signs in again. */
-const checkInWithoutToken = { CHECK_IN: [checkOut, refused] } as const;
+const checkInWithoutToken = { CHECK_IN: [unsigned, ...macDeviceChannel(true), checkOut, refused] } as const;
 
 /** A checked-out or unenrolled device that enrolls again starts a new lifecycle. */
 const startOver = [
@@ -182,6 +243,15 @@ export const serverMachine = setup({
     credentialsThrottled: ({ event }) =>
       "output" in event && typeof event.output === "object" && event.output !== null && "throttled" in event.output && event.output.throttled === true,
     hasEnrolled: ({ context }) => context.enrollmentId !== null,
+    signatureRefused: ({ context, event }) =>
+      event.type === "CHECK_IN" &&
+      event.signatureRequired &&
+      (event.signature.kind !== "valid" || (context.identityFingerprint !== null && event.signature.signerFingerprint !== context.identityFingerprint)),
+    // PROTOCOL.md §6: on macOS only user-channel requests carry the token.
+    macDeviceChannel: ({ context, event }) => event.type === "CHECK_IN" && event.authorization.kind === "missing" && !event.userChannel && isMac(context.device),
+    signedByEnrollmentIdentity: ({ context, event }) =>
+      event.type === "CHECK_IN" && event.signature.kind === "valid" && context.identityFingerprint !== null && event.signature.signerFingerprint === context.identityFingerprint,
+    isCheckOut: ({ event }) => event.type === "CHECK_IN" && event.messageType === "CheckOut",
     hasToken: ({ context }) => context.tokenHash !== null,
     // ONGOING-8: a CheckOut cannot recover from a 401, so a stale token of this enrollment (current or
     // one it had before) is enough; a token it never had, or none, is not — or anyone knowing an
@@ -212,10 +282,16 @@ export const serverMachine = setup({
     recordEnrollmentId: assign(({ context, event }) =>
       event.type === "CHECK_IN" && event.enrollmentId !== null ? { enrollmentId: event.enrollmentId } : { enrollmentId: context.enrollmentId },
     ),
+    // An identity the server did not issue is pinned by the first request that carries this enrollment's valid token.
+    pinIdentity: assign(({ context, event }) =>
+      event.type === "CHECK_IN" && event.signature.kind === "valid" && context.identityFingerprint === null
+        ? { identityFingerprint: event.signature.signerFingerprint }
+        : { identityFingerprint: context.identityFingerprint },
+    ),
     dropToken: assign(({ context }) => ({ tokenHash: null, tokenExpiresAt: null, retiredTokenHashes: retire(context) })),
     dropPendingToken: assign({ pendingToken: null }),
     clearReply: assign({ reply: null }),
-    forgetEnrollment: assign({ userIdentifier: null, managedAppleId: null, tokenHash: null, tokenExpiresAt: null, retiredTokenHashes: [], enrollmentId: null }),
+    forgetEnrollment: assign({ userIdentifier: null, managedAppleId: null, tokenHash: null, tokenExpiresAt: null, retiredTokenHashes: [], enrollmentId: null, identityFingerprint: null }),
   },
 }).createMachine({
   id: "enrollment",
@@ -229,6 +305,7 @@ export const serverMachine = setup({
     pendingToken: null,
     retiredTokenHashes: [],
     enrollmentId: null,
+    identityFingerprint: null,
     reply: null,
   }),
   on: {
@@ -342,7 +419,14 @@ export const serverMachine = setup({
             actions: { type: "replyError", params: { code: "profile.misconfigured", ruleId: "PROFILE-7" } },
             meta: { rule: "PROFILE-7" },
           },
-          { target: "profileDelivered", actions: assign(({ event }) => ({ reply: { kind: "profile", profile: event.output.profile } as const })) },
+          {
+            target: "profileDelivered",
+            // A profile carrying an identity the server issued pins it: its Mdm-Signature must be made with that one.
+            actions: assign(({ context, event }) => ({
+              reply: { kind: "profile", profile: event.output.profile } as const,
+              identityFingerprint: event.output.identityFingerprint ?? context.identityFingerprint,
+            })),
+          },
         ],
         // A builder that fails cannot deliver a profile that passes step 13.
         onError: { target: "authenticated", actions: { type: "replyError", params: { code: "profile.misconfigured", ruleId: "PROFILE-6" } }, meta: { rule: "PROFILE-6" } },

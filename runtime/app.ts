@@ -5,15 +5,26 @@
 //   throttling   → storage.sessions (failure counts shared by every instance)
 //   audit        → storage.audit: every sign-in success, failure and lockout, every profile delivery
 //   device trust → Apple Root CA, plus the test CA only when the configuration allows it
+//   admin        → the admin API under /admin/v1 (runtime/admin-api.ts), authorized by the
+//                  configuration's admin tokens, or the data folder's when it names none
+//   MDM          → the built-in MDM (runtime/mdm.ts) over storage.mdm unless deps.mdm answers; its
+//                  commands are queued through /admin/v1 (runtime/admin-commands-api.ts)
 //
 // The host itself is built in runtime/server-host.ts; this file only chooses its parts.
 import type { Hono } from "hono";
-import { createServer, type ServerHost } from "../generated/server.generated.ts";
-import type { AdenrollConfig } from "./config.ts";
+import { createServer, type AuthorizedMdmRequest, type ServerHost } from "../generated/server.generated.ts";
+import { createAdminService, type AdminService } from "./admin.ts";
+import { adminApiPrefix, createAdminApi } from "./admin-api.ts";
+import { adminAuthenticator } from "./admin-token.ts";
+import { createAdminCommandsApi } from "./admin-commands-api.ts";
+import { builtInMdm } from "./mdm.ts";
+import { createCommandService } from "./mdm-commands.ts";
+import type { AdenrollConfig, AdminTokenConfig } from "./config.ts";
 import { secureRandomBytes, type RandomBytes } from "./crypto.ts";
 import type { ScryptCost } from "./directory.ts";
 import { createIdentityCa, identityIssuer, type IdentityCa } from "./identity-ca.ts";
 import { loadProfileSigner } from "./profile-signing.ts";
+import { loadPemCertificates } from "./device-signature.ts";
 import { createServerHost, type IdentitySource } from "./server-host.ts";
 import type { Storage } from "./storage/roles.ts";
 import { StoredFailureCounter, type ThrottlePolicy } from "./throttle.ts";
@@ -42,6 +53,10 @@ export interface AdenrollDependencies {
   /** scrypt cost of the decoy hash an unknown user is checked against (default: production). */
   readonly scryptCost?: number | ScryptCost;
   readonly throttle?: ThrottlePolicy;
+  /** Answers authorized MDM requests: the built-in MDM by default, or an upstream MDM (proxy mode). */
+  readonly mdm?: (request: AuthorizedMdmRequest) => Promise<Response>;
+  /** Admin API tokens used when the configuration names none (the data folder's, runtime/serve.ts). */
+  readonly adminTokens?: readonly AdminTokenConfig[];
 }
 
 export interface Adenroll {
@@ -50,6 +65,10 @@ export interface Adenroll {
   readonly host: ServerHost;
   /** Users removed from storage at start because the configuration no longer names them. */
   readonly removedUsers: readonly string[];
+  /** Users added by administration that the configuration names: the configuration's from now on. */
+  readonly adoptedUsers: readonly string[];
+  /** The administration behind /admin/v1. */
+  readonly admin: AdminService;
 }
 
 /** Builds the server for `config` over `storage`: seeds the users, then the host and the Hono app. */
@@ -60,8 +79,9 @@ export async function createAdenroll(config: AdenrollConfig, deps: AdenrollDepen
   const { storage } = deps;
 
   const directory = new StoredUserDirectory(storage.users, random, deps.scryptCost, { ...defaultLookupCache, now });
-  const removedUsers = await directory.seed(config.users);
+  const { removed: removedUsers, adopted: adoptedUsers } = await directory.seedFromConfig(config.users);
   if (removedUsers.length > 0) log.info(`removed ${removedUsers.length} user(s) the configuration no longer names: ${removedUsers.join(", ")}`);
+  if (adoptedUsers.length > 0) log.warn(`user(s) added by administration are also named by the configuration, which wins from now on: ${adoptedUsers.join(", ")}`);
 
   let testCa: Uint8Array | undefined;
   if (config.deviceTrust.allowTestDeviceCa) {
@@ -74,6 +94,8 @@ export async function createAdenroll(config: AdenrollConfig, deps: AdenrollDepen
 
   const p = config.profile;
   let identity: IdentitySource;
+  // Whose certificates may sign MDM requests: the CAs behind SCEP/ACME identities, and the built-in one.
+  const identityAnchors = p.identityCaCertificates.map((certificate, i) => ({ label: `identity-ca-${i}`, certificate }));
   if (p.identity.kind === "pkcs12") {
     let ca = p.identity.ca ?? deps.identityCa;
     if (ca === undefined) {
@@ -81,11 +103,12 @@ export async function createAdenroll(config: AdenrollConfig, deps: AdenrollDepen
       ca = await createIdentityCa({ now, random });
     }
     identity = { kind: "pkcs12-per-enrollment", issue: identityIssuer(ca, { now, random, keyBits: p.identity.keyBits, validityDays: p.identity.validityDays }) };
+    for (const certificate of loadPemCertificates(ca.certificatePem)) identityAnchors.push({ label: "builtin-identity-ca", certificate });
   } else {
     identity = p.identity;
   }
   const sign = p.signing === undefined ? undefined : await loadProfileSigner(p.signing, now);
-  const { identity: _identityConfig, signing: _signing, ...profileKeys } = p;
+  const { identity: _identityConfig, signing: _signing, identityCaCertificates: _identityCas, ...profileKeys } = p;
 
   const host = createServerHost({
     publicBaseUrl: config.publicBaseUrl,
@@ -96,6 +119,18 @@ export async function createAdenroll(config: AdenrollConfig, deps: AdenrollDepen
     // The configuration's profile keys are the host's, but for the identity and the signer it builds.
     profile: { ...profileKeys, identity, ...(sign === undefined ? {} : { sign }) },
     tokenLifetimeSeconds: config.tokenLifetimeSeconds,
+    identityTrust: { anchors: identityAnchors },
+    // The built-in MDM unless another answers (an upstream MDM, in proxy mode).
+    mdm:
+      deps.mdm ??
+      builtInMdm({
+        store: storage.mdm,
+        now,
+        async audit(event) {
+          await storage.audit.append({ at: now(), ...event, detail: { ...event.detail } });
+        },
+        log: (message) => log.info(`mdm: ${message}`),
+      }),
     ...(deps.secret === undefined ? {} : { secret: deps.secret }),
     failures: new StoredFailureCounter(storage.sessions),
     ...(deps.throttle === undefined ? {} : { throttle: deps.throttle }),
@@ -114,5 +149,34 @@ export async function createAdenroll(config: AdenrollConfig, deps: AdenrollDepen
     },
   });
   const app = createServer(host);
-  return { app, host, removedUsers, fetch: async (request) => app.fetch(request) };
+
+  // The admin API rides on the same app, under its own prefix: the generated routes stay as they are.
+  const domains = new Set(config.organizations.flatMap((o) => Object.keys(o.domains)));
+  const admin = createAdminService({
+    storage,
+    now,
+    random,
+    ...(deps.scryptCost === undefined ? {} : { scryptCost: deps.scryptCost }),
+    servesDomain: (domain) => domains.has(domain),
+    onUserChanged: (userIdentifier) => directory.forget(userIdentifier),
+  });
+  const adminTokens = config.admin.tokens.length > 0 ? config.admin.tokens : (deps.adminTokens ?? []);
+  // The built-in MDM's command routes, mounted first: the admin API ends with a catch-all 404.
+  app.route(
+    adminApiPrefix,
+    createAdminCommandsApi({
+      service: createCommandService({ storage, now, random }),
+      authenticate: adminAuthenticator(adminTokens),
+      reportError: (error) => log.error(`unexpected error in the admin API: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+    }),
+  );
+  app.route(
+    adminApiPrefix,
+    createAdminApi({
+      service: admin,
+      authenticate: adminAuthenticator(adminTokens),
+      reportError: (error) => log.error(`unexpected error in the admin API: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+    }),
+  );
+  return { app, host, removedUsers, adoptedUsers, admin, fetch: async (request) => app.fetch(request) };
 }

@@ -1,7 +1,11 @@
 // The `adenroll` command: `serve` (the enrollment server), `device` (a simulated device enrolling
-// over HTTP) and `hash-password` (a scrypt hash for the config's users). On Node it runs through
+// over HTTP), `hash-password` (a scrypt hash for the config's users) and the administration commands
+// (`users`, `enrollments`, `tokens`, `audit`, `admin-token`: runtime/admin-command.ts;
+// `commands`: runtime/commands-command.ts). On Node it runs through
 // bin/adenroll.mjs (tsx); Deno runs this file directly: `deno run -A runtime/cli.ts serve`.
 import process from "node:process";
+import { runAdminCommand, type AdminCommandContext } from "./admin-command.ts";
+import { runCommandsCommand } from "./commands-command.ts";
 import { runDeviceCommand } from "./device-command.ts";
 import { hashPasswordScrypt } from "./directory.ts";
 import { secureRandomBytes } from "./crypto.ts";
@@ -15,6 +19,14 @@ Commands:
   device         enroll a simulated device against a server, over HTTP
   hash-password  read a password from standard input, print its scrypt hash for the config
 
+Administration (of a running server with --server URL, or of its storage with --database / --data):
+  users          add, list, remove users; set a user's password
+  enrollments    list, show, unenroll enrollments
+  tokens         revoke the access tokens of a user's or an enrollment's devices
+  audit          list the audit log
+  admin-token    print a new admin API token and its hash for the config
+  commands       queue MDM commands for an enrolled device, read what it answered
+
 Run \`adenroll <command> --help\` for a command's options.`;
 
 /** The runtime's HTTP listener: Deno.serve on Deno, @hono/node-server on Node. */
@@ -23,9 +35,17 @@ async function platformListen(): Promise<Listen> {
   return (await import("./node.ts")).listenNode;
 }
 
-export async function main(argv: readonly string[], io: Io = consoleIo): Promise<number> {
+export async function main(argv: readonly string[], io: Io = consoleIo, context: AdminCommandContext = {}): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case "users":
+    case "enrollments":
+    case "tokens":
+    case "audit":
+    case "admin-token":
+      return runAdminCommand(command, rest, io, context);
+    case "commands":
+      return runCommandsCommand(rest, io, context);
     case "serve":
       return runServe(rest, await platformListen(), io);
     case "device":

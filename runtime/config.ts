@@ -18,6 +18,10 @@
 //   deviceTrust           allowTestDeviceCa (false by default): also trust a test CA for simulated
 //                         devices — never in production
 //   database              a postgres:// URL (the CLI's --database wins); embedded PGlite otherwise
+//   admin                 tokens of the admin API (/admin/v1): name and SHA-256 (hex) of each token;
+//                         none: one is generated into the data folder at first start
+//   upstream              proxy mode: the MDM that answers the MDM requests adenroll authorized
+//                         (runtime/proxy.ts; the CLI's --upstream wins)
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
@@ -40,6 +44,7 @@ import { loadProfileSigner, type ProfileSigningMaterial } from "./profile-signin
 import type { ProfileAnchor } from "./server-host.ts";
 import type { SeedUser } from "./user-directory.ts";
 import { messageOf, systemErrorCode } from "./error-text.ts";
+import { upstreamUrlProblem } from "./proxy.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The file's schema
@@ -91,6 +96,8 @@ const Organization = z.strictObject({
   domains: z.record(domainName, EnrollmentVersion).refine((d) => Object.keys(d).length > 0, "expected at least one domain"),
   /** User identifier → the enrollment type this user gets instead of the domain's. */
   overrides: z.record(userIdentifier, EnrollmentVersion).default({}),
+  /** How long its people's access tokens last; short forces periodic re-authentication. Default: the top-level one. */
+  tokenLifetimeSeconds: z.int().min(60).max(30 * 86_400).optional(),
 });
 
 const User = z
@@ -151,6 +158,11 @@ const Profile = z.strictObject({
   identity: z.discriminatedUnion("kind", [ScepIdentity, AcmeIdentity, Pkcs12Identity]),
   trustAnchors: z.array(TrustAnchor).default([]),
   signing: z.strictObject({ certificate: fileRef, privateKey: fileRef }).optional(),
+  /**
+   * PEM files of the CAs that issue SCEP/ACME device identities: Mdm-Signature is verified against
+   * them (ONGOING-12, -13). The built-in CA of PKCS#12 identities is always trusted.
+   */
+  identityCaCertificates: z.array(fileRef).default([]),
 });
 
 const DeviceTrust = z.strictObject({
@@ -159,6 +171,17 @@ const DeviceTrust = z.strictObject({
   /** The test CA's certificate (PEM); omitted: the one in the data folder. */
   testDeviceCa: fileRef.optional(),
 });
+
+/** An admin API token: who holds it (the audit's actor is admin:<name>) and its SHA-256, hex. */
+const AdminToken = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "expected a short name: letters, digits, '.', '_' or '-' (at most 64)"),
+  tokenHash: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, "expected the token's SHA-256 in hex, 64 characters (`adenroll admin-token` prints a token and its hash)")
+    .transform((hash) => hash.toLowerCase()),
+});
+
+const Admin = z.strictObject({ tokens: z.array(AdminToken).default([]) });
 
 export const ConfigFile = z
   .strictObject({
@@ -172,6 +195,15 @@ export const ConfigFile = z
     tokenLifetimeSeconds: z.int().min(60).max(30 * 86_400).default(3600),
     deviceTrust: DeviceTrust.default({ allowTestDeviceCa: false }),
     database: z.string().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL").optional(),
+    admin: Admin.optional(),
+    /** Proxy mode: the upstream MDM's base URL (absolute http(s), no query, fragment or password). */
+    upstream: z
+      .string()
+      .superRefine((value, ctx) => {
+        const problem = upstreamUrlProblem(value);
+        if (problem !== null) ctx.addIssue({ code: "custom", message: problem });
+      })
+      .optional(),
   })
   .superRefine((config, ctx) => {
     const owner = new Map<string, number>();
@@ -202,6 +234,12 @@ export const ConfigFile = z
         }
       }
     });
+    const adminNames = new Map<string, number>();
+    config.admin?.tokens.forEach((token, i) => {
+      const first = adminNames.get(token.name);
+      if (first !== undefined) ctx.addIssue({ code: "custom", path: ["admin", "tokens", i, "name"], message: `duplicate of admin.tokens[${first}]` });
+      else adminNames.set(token.name, i);
+    });
     if (URL.parse(config.publicBaseUrl)?.protocol !== "https:") {
       for (const key of ["serverUrl", "checkInUrl"] as const) {
         if (config.profile[key] === undefined) {
@@ -225,6 +263,7 @@ export interface OrganizationConfig {
   readonly authentication: "simple";
   readonly domains: Readonly<Record<string, EnrollmentVersion>>;
   readonly overrides: Readonly<Record<string, EnrollmentVersion>>;
+  readonly tokenLifetimeSeconds?: number;
 }
 
 export interface AdenrollConfig {
@@ -249,6 +288,8 @@ export interface AdenrollConfig {
     readonly identity: IdentityConfig;
     readonly anchors: readonly ProfileAnchor[];
     readonly signing?: ProfileSigningMaterial;
+    /** DER certificates of the CAs behind SCEP/ACME identities (Mdm-Signature anchors). */
+    readonly identityCaCertificates: readonly Uint8Array[];
   };
   readonly tokenLifetimeSeconds: number;
   readonly deviceTrust: {
@@ -257,8 +298,19 @@ export interface AdenrollConfig {
     readonly testDeviceCa?: Uint8Array;
   };
   readonly database?: string;
+  /** Proxy mode: the upstream MDM that answers authorized MDM requests (runtime/proxy.ts). */
+  readonly upstream?: string;
+  /** The admin API's tokens (SHA-256, hex); empty: the data folder's generated one (runtime/serve.ts). */
+  readonly admin: { readonly tokens: readonly AdminTokenConfig[] };
   /** Things worth a line in the log (a plain password, say); never a secret. */
   readonly warnings: readonly string[];
+}
+
+export interface AdminTokenConfig {
+  /** The audit log's actor is admin:<name>. */
+  readonly name: string;
+  /** SHA-256 of the token, lower-case hex. */
+  readonly tokenHash: string;
 }
 
 export interface ConfigIssue {
@@ -422,6 +474,26 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
     }
   }
 
+  // The CAs of SCEP/ACME identities, for Mdm-Signature.
+  const identityCaCertificates: Uint8Array[] = [];
+  for (const [i, file] of c.profile.identityCaCertificates.entries()) {
+    const at = `profile.identityCaCertificates[${i}]`;
+    const pem = await read(at, file);
+    if (pem === undefined) continue;
+    const certificates = safePem(pem);
+    if (certificates.length === 0) issues.push({ path: at, message: `expected PEM certificates in ${file}, found none` });
+    identityCaCertificates.push(...certificates);
+  }
+  if (c.profile.signMessage === true && c.profile.identity.kind !== "pkcs12" && c.profile.identityCaCertificates.length === 0) {
+    issues.push({
+      path: "profile.identityCaCertificates",
+      message: `required when profile.signMessage is true with a ${c.profile.identity.kind.toUpperCase()} identity: the CA that issues it, or every MDM request would be refused (ONGOING-13)`,
+    });
+  }
+  if (c.profile.signMessage !== true) {
+    warnings.push("profile.signMessage is not true: Macs' device-channel requests, which carry no token, will be refused (ONGOING-12); set it to verify every MDM request's Mdm-Signature");
+  }
+
   // The test device CA.
   let testDeviceCa: Uint8Array | undefined;
   if (c.deviceTrust.testDeviceCa !== undefined) {
@@ -448,6 +520,7 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
       authentication: "simple" as const,
       domains: Object.fromEntries(Object.entries(o.domains).map(([d, v]) => [d.toLowerCase(), v])),
       overrides: o.overrides,
+      ...(o.tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds: o.tokenLifetimeSeconds }),
     })),
     users,
     ...(c.discovery === undefined ? {} : { discoveryFailedMessage: c.discovery.failedMessage }),
@@ -464,10 +537,13 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
       identity,
       anchors,
       ...(signing === undefined ? {} : { signing }),
+      identityCaCertificates,
     },
     tokenLifetimeSeconds: c.tokenLifetimeSeconds,
     deviceTrust: { allowTestDeviceCa: c.deviceTrust.allowTestDeviceCa, ...(testDeviceCa === undefined ? {} : { testDeviceCa }) },
     ...(c.database === undefined ? {} : { database: c.database }),
+    admin: { tokens: c.admin?.tokens ?? [] },
+    ...(c.upstream === undefined ? {} : { upstream: c.upstream }),
     warnings,
   };
 }
@@ -490,7 +566,8 @@ function toIssue(issue: z.core.$ZodIssue): ConfigIssue {
   let message = issue.message;
   if (issue.code === "invalid_type" && issue.input === undefined) message = `required: ${message.replace(/^Invalid input: /, "")}`;
   else if (issue.code === "unrecognized_keys") message = `${message} (not a known setting; check its spelling and place)`;
-  else if (issue.input !== undefined && !/password/i.test(at) && ["invalid_value", "invalid_type", "invalid_format", "custom", "too_small", "too_big"].includes(issue.code)) {
+  // Secrets are never echoed; `upstream` shows its value itself, unless it carries a password.
+  else if (issue.input !== undefined && !/password|tokenHash|upstream/i.test(at) && ["invalid_value", "invalid_type", "invalid_format", "custom", "too_small", "too_big"].includes(issue.code)) {
     const shown = JSON.stringify(issue.input);
     if (shown !== undefined && shown.length <= 120 && !message.includes(shown)) message = `${message}, got ${shown}`;
   }

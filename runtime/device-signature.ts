@@ -47,7 +47,7 @@
 // body costs its parse, one digest, one key import (the signer's) and two RSA/ECDSA verifications
 // (the body, and the signer's certificate), the crypto running concurrently. The signer's own
 // certificate is never cached: a bench repeating one body measures what a new device costs.
-import { parseCertificate, parseSignedData, signerKey, type CertificateInfo, type CmsSigner } from "../spec/cms.ts";
+import { parseCertificate, parseSignedData, signerKey, type CertificateInfo, type CmsSigner, type SignedDataInfo } from "../spec/cms.ts";
 import { err, ok, type Result } from "../spec/result.ts";
 
 export interface TrustAnchor {
@@ -223,10 +223,18 @@ async function verify(body: Uint8Array, trust: TrustStore): Promise<Result<Verif
     return fail("signature.not-cms", `${parsed.error.code}: ${parsed.error.detail}`);
   }
   const sd = parsed.value;
+  if (sd.content === undefined) return fail("signature.no-content", "the SignedData has no attached content (detached signature)");
+  return verifySignedContent(sd, sd.content, trust);
+}
+
+/**
+ * Checks 2–4 above for a SignedData already read, over `content`: its attached content, or the
+ * bytes a detached signature signs (runtime/mdm-signature.ts). Rejects only on an unexpected
+ * error (verifyDeviceSignature catches it).
+ */
+export async function verifySignedContent(sd: SignedDataInfo, content: Uint8Array, trust: TrustStore): Promise<Result<VerifiedSigner, SignatureError>> {
   const signer = sd.signers[0];
   if (signer === undefined) return fail("signature.not-cms", "the SignedData has no signer");
-  if (sd.content === undefined) return fail("signature.no-content", "the SignedData has no attached content (detached signature)");
-  const content = sd.content;
 
   const hash = digestOids[signer.digestAlgorithm];
   if (hash === undefined) return fail("signature.unsupported-algorithm", `digestAlgorithm ${signer.digestAlgorithm}`);

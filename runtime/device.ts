@@ -2,7 +2,7 @@
 // authentication session (what ASWebAuthenticationSession does) and a person who answers it.
 import { createActor, fromPromise, waitFor, type SnapshotFrom } from "xstate";
 import { callbackScheme, type ModelFamily, type TokenRequest, type EnrollmentSsoDocument } from "../spec/index.ts";
-import { deviceMachine, type DeviceActorImplementations, type DeviceInput, type WebAuthOutcome, type HttpAnswer } from "../machines/index.ts";
+import { deviceMachine, type DeviceActorImplementations, type DeviceInput, type WebAuthOutcome, type HttpAnswer, type MdmRequestInput, type PendingMdmRequest } from "../machines/index.ts";
 import * as client from "../generated/client.generated.ts";
 import type { Fetch } from "../generated/client.generated.ts";
 import { newUuid, secureRandomBytes, type RandomBytes } from "./crypto.ts";
@@ -25,12 +25,23 @@ export interface Person {
   signInManagedAccount?(managedAppleId: string): boolean | Promise<boolean>;
 }
 
+/** How MDM requests leave the device, once it is enrolled (the machine decides what they mean). */
+export interface MdmTransport {
+  /** The Mdm-Signature header for a body (the profile's SignMessage), or null to send it unsigned. */
+  sign?(body: Uint8Array): Promise<string | null>;
+  /** Where a request for the profile's ServerURL / CheckInURL really goes (a simulator's stand-in). */
+  url?(url: string): string;
+  /** Every MDM answer with its body and where it came from: the machine keeps only what it means (a command is in the body). */
+  answered?(request: PendingMdmRequest, answer: HttpAnswer, url: string): void;
+}
+
 export interface DeviceRuntimeOptions {
   readonly fetch: Fetch;
   readonly person: Person;
   readonly random?: RandomBytes;
   /** Most redirects and pages a web session goes through before it gives up. */
   readonly maxWebSteps?: number;
+  readonly mdm?: MdmTransport;
 }
 
 const utf8 = new TextDecoder();
@@ -105,9 +116,15 @@ export function deviceActors(options: DeviceRuntimeOptions): DeviceActorImplemen
     signInManagedAccount: fromPromise<{ ok: boolean }, { managedAppleId: string }>(async ({ input }) => ({
       ok: (await person.signInManagedAccount?.(input.managedAppleId)) ?? true,
     })),
-    sendMdmRequest: fromPromise<HttpAnswer, { url: string; request: { channel: "checkin" | "command"; messageType: string; body: Uint8Array }; accessToken: string | null }>(
-      ({ input }) => client.checkIn(fetch, { url: input.url, body: input.request.body, accessToken: input.accessToken }),
-    ),
+    sendMdmRequest: fromPromise<HttpAnswer, MdmRequestInput>(async ({ input }) => {
+      const { request } = input;
+      const signature = (await options.mdm?.sign?.(request.body)) ?? null;
+      const sent = { url: options.mdm?.url?.(input.url) ?? input.url, body: request.body, accessToken: input.accessToken, signature };
+      // Check-ins and command reports differ in their Content-Type (PROTOCOL.md §6).
+      const answer = request.channel === "checkin" ? await client.checkIn(fetch, sent) : await client.command(fetch, sent);
+      options.mdm?.answered?.(request, answer, sent.url);
+      return answer;
+    }),
   };
 }
 
@@ -123,12 +140,58 @@ export async function enrollDevice(
   input: DeviceInput & { readonly identifier: string },
   options: DeviceRuntimeOptions & { readonly onStep?: (snapshot: DeviceSnapshot) => void },
 ): Promise<DeviceSnapshot> {
-  const actor = createActor(deviceMachine.provide({ actors: deviceActors(options) }), { input });
-  if (options.onStep !== undefined) actor.subscribe(options.onStep);
-  actor.start();
-  actor.send({ type: "SUBMIT_IDENTIFIER", identifier: input.identifier });
-  const settled = await waitFor(actor, (s) => s.status === "done" || s.matches("enrolled") || s.matches("identifierEntry"), { timeout: 60_000 });
-  actor.stop();
+  const session = await startDevice(input, options);
+  const settled = session.snapshot();
+  session.stop();
   return settled;
 }
 
+/** What became of one MDM request: the machine after it, and the last answer the server gave (null: none arrived). */
+export interface MdmOutcome {
+  readonly snapshot: DeviceSnapshot;
+  readonly answer: HttpAnswer | null;
+}
+
+/** A device that went through enrollment and keeps running: its MDM requests go through the machine. */
+export interface DeviceSession {
+  snapshot(): DeviceSnapshot;
+  /**
+   * Sends one MDM request (SEND_MDM) and waits until the machine is idle again or has ended: a 401
+   * has it sign in again and retry (ONGOING-3), a 403 com.apple.unrecognized.device ends it (ONGOING-5).
+   */
+  send(request: PendingMdmRequest): Promise<MdmOutcome>;
+  stop(): void;
+}
+
+/** Starts the device machine, types the identifier and waits until enrolled or ended; the machine keeps running. */
+export async function startDevice(
+  input: DeviceInput & { readonly identifier: string },
+  options: DeviceRuntimeOptions & { readonly onStep?: (snapshot: DeviceSnapshot) => void; readonly mdmTimeoutMs?: number },
+): Promise<DeviceSession> {
+  // The last MDM answer, kept from the actor (a holder, not a let: it changes inside callbacks).
+  const last: { answer: HttpAnswer | null } = { answer: null };
+  const mdm: MdmTransport = {
+    ...options.mdm,
+    answered(request, answer, url) {
+      last.answer = answer;
+      options.mdm?.answered?.(request, answer, url);
+    },
+  };
+  const actor = createActor(deviceMachine.provide({ actors: deviceActors({ ...options, mdm }) }), { input });
+  if (options.onStep !== undefined) actor.subscribe(options.onStep);
+  actor.start();
+  actor.send({ type: "SUBMIT_IDENTIFIER", identifier: input.identifier });
+  await waitFor(actor, (s) => s.status === "done" || s.matches("enrolled") || s.matches("identifierEntry"), { timeout: 60_000 });
+  return {
+    snapshot: () => actor.getSnapshot(),
+    async send(request) {
+      if (!actor.getSnapshot().matches({ enrolled: "idle" })) throw new Error("the device is not enrolled and idle: it sends no MDM request");
+      last.answer = null;
+      actor.send({ type: "SEND_MDM", request });
+      // A re-authentication (a web sign-in) happens inside: allow for it.
+      const snapshot = await waitFor(actor, (s) => s.status === "done" || s.matches({ enrolled: "idle" }), { timeout: options.mdmTimeoutMs ?? 120_000 });
+      return { snapshot, answer: last.answer };
+    },
+    stop: () => actor.stop(),
+  };
+}

@@ -15,8 +15,23 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import forge from "node-forge";
 import { base64url, secureRandomBytes, type RandomBytes } from "./crypto.ts";
-import type { IdentityRequest, IssuedIdentity } from "./server-host.ts";
 import { systemErrorCode } from "./error-text.ts";
+
+/** Who the PKCS#12 identity of one enrollment is for (the certificate's subject comes from it). */
+export interface IdentityRequest {
+  readonly enrollmentRef: string;
+  /** A stable name for this enrollment's identity, derived from the enrollment (not secret). */
+  readonly commonName: string;
+  readonly userIdentifier: string;
+}
+
+/** A PKCS#12 identity issued for one enrollment (runtime/identity-ca.ts): the DER and its password. */
+export interface IssuedIdentity {
+  readonly data: Uint8Array;
+  readonly password: string;
+  /** The identity's certificate (DER): the enrollment's Mdm-Signature must be made with it. */
+  readonly certificate?: Uint8Array;
+}
 
 export interface IdentityCa {
   readonly certificatePem: string;
@@ -148,7 +163,8 @@ export function identityIssuer(ca: IdentityCa, options: IssueOptions = {}): (req
       friendlyName: "Device Management Identity",
       generateLocalKeyId: true,
     });
-    return { data: bytesOf(forge.asn1.toDer(p12).getBytes()), password };
+    // The certificate too: the server pins the enrollment's identity by it (ONGOING-12, ONGOING-13).
+    return { data: bytesOf(forge.asn1.toDer(p12).getBytes()), password, certificate: bytesOf(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes()) };
   };
 }
 

@@ -15,3 +15,5 @@ export * from "./config.ts";
 export * from "./app.ts";
 export * from "./storage/open-storage.ts";
 export * from "./storage/roles.ts";
+export * from "./guard.ts";
+export * from "./proxy.ts";

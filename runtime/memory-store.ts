@@ -1,7 +1,7 @@
 // An in-memory EnrollmentStore: the reference backend for tests and the in-process demo.
 // Records are kept as JSON text so a caller can never alias stored state; one queue serializes
 // transactions, which is what "atomic per enrollment" means for a single process.
-import type { EnrollmentLocator, EnrollmentRecord, EnrollmentStore } from "../machines/index.ts";
+import type { EnrollmentLocator, EnrollmentRecord, EnrollmentStore, TransactOptions } from "../machines/index.ts";
 
 export class MemoryEnrollmentStore implements EnrollmentStore {
   readonly #records = new Map<string, string>();
@@ -11,6 +11,8 @@ export class MemoryEnrollmentStore implements EnrollmentStore {
   transact<T>(
     locators: readonly EnrollmentLocator[],
     work: (found: unknown) => Promise<{ readonly save: EnrollmentRecord | null; readonly result: T }>,
+    // Every call runs on the stored record already: an optimistic one needs nothing else.
+    _options?: TransactOptions,
   ): Promise<T> {
     const run = this.#queue.then(async () => {
       const id = this.#find(locators);
@@ -44,6 +46,7 @@ export class MemoryEnrollmentStore implements EnrollmentStore {
     this.#index.set(keyOf({ by: "device-key", deviceKey: record.context.deviceKey }), id);
     if (record.context.tokenHash !== null) this.#index.set(keyOf({ by: "token-hash", tokenHash: record.context.tokenHash }), id);
     if (record.context.enrollmentId !== null) this.#index.set(keyOf({ by: "enrollment-id", enrollmentId: record.context.enrollmentId }), id);
+    if (record.context.identityFingerprint !== null) this.#index.set(keyOf({ by: "identity", fingerprint: record.context.identityFingerprint }), id);
   }
 }
 
@@ -55,5 +58,7 @@ function keyOf(locator: Exclude<EnrollmentLocator, { by: "id" }>): string {
       return `token:${locator.tokenHash}`;
     case "enrollment-id":
       return `enrollment:${locator.enrollmentId}`;
+    case "identity":
+      return `identity:${locator.fingerprint}`;
   }
 }

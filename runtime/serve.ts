@@ -7,6 +7,9 @@ import path from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { createAdenroll, type Logger } from "./app.ts";
+import { adminApiPrefix } from "./admin-api.ts";
+import { adminTokenFileName, loadOrCreateAdminToken, localAdminName } from "./admin-token.ts";
+import { lockDataFolder, type DataLock } from "./data-lock.ts";
 import { ConfigError, loadConfigFile, parseConfig, type AdenrollConfig } from "./config.ts";
 import { secureRandomBytes } from "./crypto.ts";
 import { loadOrCreateSecret, loadOrCreateTestDeviceCa, defaultDataDir, ensureDataDir, testDeviceCaFileName } from "./data-folder.ts";
@@ -14,6 +17,7 @@ import { hashPasswordScrypt } from "./directory.ts";
 import { loadOrCreateIdentityCa } from "./identity-ca.ts";
 import { openStorage, type OpenedStorage } from "./storage/open-storage.ts";
 import { messageOf } from "./error-text.ts";
+import { upstreamMdm, upstreamUrlProblem } from "./proxy.ts";
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 
@@ -44,9 +48,13 @@ Options:
   --database URL    a postgres:// URL (default: embedded PGlite in the data folder)
   --data DIR        data folder: embedded database, CAs, secrets (default ./.adenroll)
   --public-url URL  where devices reach this server (default: the config's publicBaseUrl; demo: http://HOST:PORT)
+  --upstream URL    proxy mode: forward the MDM requests adenroll authorized to this MDM (or upstream: in the config)
   -h, --help        this help`;
 
-/** The demo's stable names; its MDM URLs name an https host, as PROFILE-8 requires (this server does not serve check-ins there). */
+/**
+ * The demo's stable names. Its MDM URLs name an https host, as PROFILE-8 requires; the demo serves
+ * check-ins and commands itself, where a simulated device sends them with --mdm-origin.
+ */
 export const demo = {
   organization: "Example Corp (demo)",
   domain: "example.com",
@@ -71,6 +79,7 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
         database: { type: "string" },
         data: { type: "string", default: defaultDataDir },
         "public-url": { type: "string" },
+        upstream: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -90,6 +99,11 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
     return 2;
   }
   const hostname = flags.host;
+  const upstreamProblem = flags.upstream === undefined ? null : upstreamUrlProblem(flags.upstream);
+  if (upstreamProblem !== null) {
+    io.err(`adenroll serve: --upstream: ${upstreamProblem}`);
+    return 2;
+  }
   const dataDir = path.resolve(flags.data);
   const log: Logger = {
     info: (message) => io.out(`adenroll: ${message}`),
@@ -128,6 +142,7 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
   const localUrl = `http://${loopbackHost}:${listening.port}`;
 
   let storage: OpenedStorage | undefined;
+  let lock: DataLock | undefined;
   try {
     await ensureDataDir(dataDir);
     let demoPassword: string | undefined;
@@ -140,15 +155,24 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
     }
     for (const warning of config.warnings) log.warn(warning);
 
+    // The embedded database is this process's alone (admin commands acting on it directly check too).
+    if (database === undefined) lock = await lockDataFolder(dataDir, "adenroll serve");
     storage = await openStorage(database === undefined ? { dataDir: path.join(dataDir, "pglite") } : { database });
+    // No admin token in the configuration: the data folder's (created now if missing; only its path is printed).
+    const adminToken = config.admin.tokens.length === 0 ? await loadOrCreateAdminToken(dataDir) : undefined;
     const identityCa = config.profile.identity.kind === "pkcs12" && config.profile.identity.ca === undefined ? await loadOrCreateIdentityCa(dataDir) : undefined;
     const testCa = config.deviceTrust.allowTestDeviceCa && config.deviceTrust.testDeviceCa === undefined ? await loadOrCreateTestDeviceCa(dataDir) : undefined;
+    // Proxy mode: the flag wins over the config's key; failures are logged without any header or token.
+    const upstream = flags.upstream ?? config.upstream;
+    const mdm = upstream === undefined ? undefined : upstreamMdm({ upstream, reportFailure: (failure) => log.warn(`upstream MDM: ${failure.code}: ${failure.detail}`) });
     const adenroll = await createAdenroll(config, {
       storage,
       log,
       secret: await loadOrCreateSecret(dataDir),
       ...(identityCa === undefined ? {} : { identityCa: identityCa.ca }),
       ...(testCa === undefined ? {} : { testDeviceCa: testCa.ca.certificate }),
+      ...(adminToken === undefined ? {} : { adminTokens: [{ name: localAdminName, tokenHash: adminToken.tokenHash }] }),
+      ...(mdm === undefined ? {} : { mdm }),
     });
     handler = async (request) => {
       const started = Date.now();
@@ -164,6 +188,10 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
     io.out(`adenroll: devices reach this server at ${config.publicBaseUrl}`);
     io.out(`adenroll: data folder ${dataDir}; database: ${storage.backend === "pglite" ? `embedded PGlite in ${path.join(dataDir, "pglite")}` : "PostgreSQL (--database)"}`);
     if (identityCa !== undefined) io.out(`adenroll: device identities (PKCS#12) from the built-in CA ${identityCa.file}${identityCa.created ? " (created now)" : ""}`);
+    io.out(
+      `adenroll: admin API at ${localUrl}${adminApiPrefix}; ${adminToken === undefined ? `${config.admin.tokens.length} admin token(s) from the configuration` : `admin token in ${adminToken.file}${adminToken.created ? " (created now)" : ""}`}`,
+    );
+    if (upstream !== undefined) io.out(`adenroll: proxy mode: MDM requests adenroll authorized are forwarded to the upstream MDM ${upstream}`);
     if (testCa !== undefined) log.warn(`trusting the TEST device CA ${testCa.file}${testCa.created ? " (created now)" : ""} — simulated devices only`);
     if (demoPassword !== undefined) printDemo(io, { localUrl, password: demoPassword, dataDir });
     else io.out(`adenroll: config ${config.source ?? "(built in)"}: ${config.organizations.length} organization(s), ${config.users.length} user(s)`);
@@ -171,6 +199,7 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
     io.err(`adenroll: cannot start: ${error instanceof Error ? error.message : String(error)}`);
     await listening.close().catch(() => undefined);
     await storage?.close().catch(() => undefined);
+    await lock?.release();
     return 1;
   }
 
@@ -184,6 +213,7 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
   io.out(`adenroll: stopping (${why})`);
   await listening.close().catch(() => undefined);
   await storage.close();
+  await lock?.release();
   return 0;
 }
 
@@ -198,10 +228,12 @@ export async function demoConfig(publicBaseUrl: string, password: string, dataDi
         identifierPrefix: "com.example.mdm.demo",
         topic: demo.topic,
         // PROFILE-8: devices accept only https MDM URLs, so the demo's name the https host a real
-        // deployment would have; the loopback demo serves enrollment, not MDM check-ins.
+        // deployment would have; a simulated device sends them to this loopback demo (--mdm-origin).
         serverUrl: `${demo.mdmHost}/mdm/server`,
         checkInUrl: `${demo.mdmHost}/mdm/checkin`,
         serverCapabilities: ["com.apple.mdm.per-user-connections"],
+        // Every MDM request carries an Mdm-Signature by the device's PKCS#12 identity (ONGOING-13).
+        signMessage: true,
         identity: { kind: "pkcs12" },
       },
       deviceTrust: { allowTestDeviceCa: true },
@@ -231,10 +263,15 @@ function printDemo(io: Io, demoRun: { readonly localUrl: string; readonly passwo
     "  Try:",
     `    curl -i '${demoRun.localUrl}/.well-known/com.apple.remotemanagement?user-identifier=${demo.user}&model-family=iPhone'`,
     "",
-    "  Enroll a simulated iPhone, in a second terminal (the password is read from stdin):",
-    `    echo '${demoRun.password}' | npx adenroll device --user ${demo.user} --password-stdin --discovery-url ${demoRun.localUrl}${dataFlag}`,
+    "  Enroll a simulated iPhone, in a second terminal (the password is read from stdin), and keep it",
+    "  running: signed check-ins, then command polls; Ctrl-C checks it out:",
+    `    echo '${demoRun.password}' | npx adenroll device --user ${demo.user} --password-stdin --discovery-url ${demoRun.localUrl}${dataFlag} --stay --mdm-origin ${demoRun.localUrl}`,
     "",
-    `  The profile's MDM URLs name ${demo.mdmHost} (devices accept only https ones): this demo serves enrollment, not MDM check-ins.`,
+    `  The profile's MDM URLs name ${demo.mdmHost} (devices accept only https ones); --mdm-origin sends the`,
+    "  device's check-ins and command polls to this demo instead. Queue a command for it, in a third terminal:",
+    `    npx adenroll enrollments list --server ${demoRun.localUrl} --admin-token-file ${JSON.stringify(path.join(demoRun.dataDir, adminTokenFileName))}`,
+    `    npx adenroll commands enqueue ENROLLMENT --request-type DeviceInformation --server ${demoRun.localUrl} --admin-token-file ${JSON.stringify(path.join(demoRun.dataDir, adminTokenFileName))}`,
+    "",
     "  Stop with Ctrl-C.",
     "",
   ];

@@ -17,8 +17,12 @@ import {
   type ServerErrorCode,
   type TrustAnchorInput,
 } from "../spec/index.ts";
-import type { EnrollmentStore, ServerContext, VerifyCredentialsInput, VerifyCredentialsOutput } from "../machines/index.ts";
-import type { DiscoveryDecision, ServerHost } from "../generated/server.generated.ts";
+import type { BuildProfileOutput, EnrollmentStore, ServerContext, VerifyCredentialsInput, VerifyCredentialsOutput } from "../machines/index.ts";
+import type { AuthorizedMdmRequest, DiscoveryDecision, ServerHost } from "../generated/server.generated.ts";
+import { certificateFingerprint, verifyMdmSignature } from "./mdm-signature.ts";
+import type { IdentityRequest, IssuedIdentity } from "./identity-ca.ts";
+
+export type { IdentityRequest, IssuedIdentity };
 import { hashToken, newToken, secureRandomBytes, type RandomBytes } from "./crypto.ts";
 import type { DirectoryUser } from "./directory.ts";
 import { MemoryEnrollmentStore } from "./memory-store.ts";
@@ -43,20 +47,8 @@ export interface OrganizationRoute {
   readonly name: string;
   /** Domain → the enrollment type its users get (a user may override it in the directory). */
   readonly domains: Readonly<Record<string, EnrollmentVersion>>;
-}
-
-/** Who the PKCS#12 identity of one enrollment is for (the certificate's subject comes from it). */
-export interface IdentityRequest {
-  readonly enrollmentRef: string;
-  /** A stable name for this enrollment's identity, derived from the enrollment (not secret). */
-  readonly commonName: string;
-  readonly userIdentifier: string;
-}
-
-/** A PKCS#12 identity issued for one enrollment (runtime/identity-ca.ts): the DER and its password. */
-export interface IssuedIdentity {
-  readonly data: Uint8Array;
-  readonly password: string;
+  /** How long its people's access tokens last (default: the server's); short forces periodic re-authentication. */
+  readonly tokenLifetimeSeconds?: number;
 }
 
 /**
@@ -108,6 +100,13 @@ export interface ServerOptions {
     readonly sign?: (xml: Uint8Array) => Promise<Uint8Array>;
   };
   readonly tokenLifetimeSeconds?: number;
+  /**
+   * Whose certificates may sign MDM requests (Mdm-Signature): the CA of the PKCS#12 identities this
+   * server issues, and the CAs behind SCEP/ACME identities. Without anchors every request is unsigned.
+   */
+  readonly identityTrust?: TrustStore;
+  /** Answers authorized MDM requests (the built-in MDM, or the upstream in proxy mode); absent: 200, empty. */
+  readonly mdm?: (request: AuthorizedMdmRequest) => Promise<Response>;
   /** Keys the sign-in form's anti-CSRF tokens; instances behind one name must share it. */
   readonly secret?: Uint8Array;
   readonly failures?: FailureCounter;
@@ -133,7 +132,7 @@ export function createServerHost(options: ServerOptions): ServerHost {
   const random = options.random ?? secureRandomBytes;
   const now = options.now ?? (() => Date.now());
   const base = options.publicBaseUrl.replace(/\/+$/, "");
-  const lifetime = (options.tokenLifetimeSeconds ?? 3600) * 1000;
+  const defaultLifetimeMs = (options.tokenLifetimeSeconds ?? 3600) * 1000;
   const { directory } = options;
   const organizations: readonly OrganizationRoute[] = [
     ...(options.domains === undefined ? [] : [{ name: options.organizationName, domains: options.domains }]),
@@ -160,6 +159,7 @@ export function createServerHost(options: ServerOptions): ServerHost {
     }
   };
 
+  const identityTrust = options.identityTrust !== undefined && options.identityTrust.anchors.length > 0 ? options.identityTrust : undefined;
   const failures = options.failures ?? new MemoryFailureCounter();
   const throttle = options.throttle ?? defaultThrottle;
   const csrf = csrfTokens(options.secret ?? random(32));
@@ -200,7 +200,7 @@ export function createServerHost(options: ServerOptions): ServerHost {
     return { ok: true, userIdentifier: user.userIdentifier, managedAppleId: user.managedAppleId };
   });
 
-  const buildProfile = fromPromise<{ profile: unknown }, { enrollmentRef: string; version: EnrollmentVersion; userIdentifier: string; managedAppleId: string }>(
+  const buildProfile = fromPromise<BuildProfileOutput, { enrollmentRef: string; version: EnrollmentVersion; userIdentifier: string; managedAppleId: string }>(
     // A profile that cannot be built is refused by the machine (PROFILE-6); the reason goes to the log.
     ({ input }) =>
       buildProfileFor(input).catch((error: unknown) => {
@@ -208,7 +208,7 @@ export function createServerHost(options: ServerOptions): ServerHost {
         throw error;
       }),
   );
-  async function buildProfileFor(input: { enrollmentRef: string; version: EnrollmentVersion; userIdentifier: string; managedAppleId: string }): Promise<{ profile: unknown }> {
+  async function buildProfileFor(input: { enrollmentRef: string; version: EnrollmentVersion; userIdentifier: string; managedAppleId: string }): Promise<BuildProfileOutput> {
     // The kind of enrollment is the one discovery gives this user, whatever BaseURL the device posted
     // to: a BYOD user must not obtain an ADDE profile (with AccessRights) by choosing the path.
     const assigned = (await directory.find(input.userIdentifier))?.version ?? routeOf(input.userIdentifier)?.version;
@@ -220,14 +220,16 @@ export function createServerHost(options: ServerOptions): ServerHost {
     // Every UUID is derived from the enrollment, so a re-issued profile names the same payloads.
     const uuid = (role: string) => enrollmentUuid(input.enrollmentRef, role);
     const uuids = { profile: await uuid("profile"), mdm: await uuid("mdm"), identity: await uuid("identity") };
-    const identity: IdentityInput =
-      p.identity.kind === "pkcs12-per-enrollment"
-        ? {
-            kind: "pkcs12",
-            ...(await p.identity.issue({ enrollmentRef: input.enrollmentRef, commonName: uuids.identity, userIdentifier: input.userIdentifier })),
-            fileName: "device-identity.p12",
-          }
-        : p.identity;
+    let identity: IdentityInput;
+    let identityFingerprint: string | undefined;
+    if (p.identity.kind === "pkcs12-per-enrollment") {
+      const issued = await p.identity.issue({ enrollmentRef: input.enrollmentRef, commonName: uuids.identity, userIdentifier: input.userIdentifier });
+      identity = { kind: "pkcs12", data: issued.data, password: issued.password, fileName: "device-identity.p12" };
+      // ONGOING-12/13: the identity this server issued is the one the device's signatures must come from.
+      if (issued.certificate !== undefined) identityFingerprint = await certificateFingerprint(issued.certificate);
+    } else {
+      identity = p.identity;
+    }
     const anchors: TrustAnchorInput[] = [];
     for (const [i, anchor] of (p.anchors ?? []).entries()) anchors.push({ ...anchor, uuid: await uuid(`anchor/${i}`) });
     const built = buildEnrollmentProfile({
@@ -253,7 +255,7 @@ export function createServerHost(options: ServerOptions): ServerHost {
     // Checked against Apple's schemas for the kind of enrollment it is for (user enrollment for BYOD).
     const problems = errorsOf(checkConfigurationProfile(built.value, { os: "iOS", enrollment: mode === "BYOD" ? "user" : "device" }));
     if (problems.length > 0) throw new Error(`PROFILE-6: ${problems.map(formatProblem).join("; ")}`);
-    return { profile: built.value };
+    return identityFingerprint === undefined ? { profile: built.value } : { profile: built.value, identityFingerprint };
   }
 
   return {
@@ -262,10 +264,21 @@ export function createServerHost(options: ServerOptions): ServerHost {
     now,
     newReference: () => newToken(random),
     hashToken,
-    async issueToken(at) {
+    async issueToken(at, userIdentifier) {
       const token = newToken(random);
-      return { token, hash: await hashToken(token), expiresAt: at + lifetime };
+      const seconds = routeOf(userIdentifier)?.organization.tokenLifetimeSeconds;
+      return { token, hash: await hashToken(token), expiresAt: at + (seconds === undefined ? defaultLifetimeMs : seconds * 1000) };
     },
+    mdmSignatureRequired: options.profile.signMessage === true,
+    async verifyMdmSignature(body, header) {
+      if (header === null) return { kind: "absent" };
+      if (identityTrust === undefined) return { kind: "invalid" };
+      const verified = await verifyMdmSignature(body, header, identityTrust, { now: now() });
+      if (verified.ok) return { kind: "valid", signerFingerprint: verified.value.fingerprint };
+      options.reportRejected?.("mdm", { code: verified.error.code, detail: verified.error.detail });
+      return { kind: "invalid" };
+    },
+    ...(options.mdm === undefined ? {} : { handleMdm: options.mdm }),
     // Discovery answers are reused for the same query for a few seconds (routing changes with the
     // configuration, which is read at start; 0 turns it off).
     effectCacheMs: options.discoveryCacheMs ?? 5_000,

@@ -33,6 +33,13 @@ export interface SeedUser {
   readonly enrollmentType?: EnrollmentVersion;
 }
 
+export interface SeedResult {
+  /** Config-sourced users the configuration no longer names: removed. */
+  readonly removed: string[];
+  /** Users added by administration that the configuration now names: config-sourced from now on. */
+  readonly adopted: string[];
+}
+
 /**
  * Discovery looks users up on every request; a short-lived cache of those lookups (hits and misses)
  * keeps it off the database. Sign-in (`verify`) always reads storage. A user changed by another
@@ -60,13 +67,22 @@ export class StoredUserDirectory implements UserDirectory {
     this.#decoy.catch(() => undefined);
   }
 
-  /**
-   * Makes the stored users exactly `users`: each is created or replaced, and a stored user the list
-   * does not name is removed (the configuration is the source of truth). Returns the removed ones.
-   */
+  /** Seeds `users` as seedFromConfig does; returns the removed ones. */
   async seed(users: readonly SeedUser[]): Promise<string[]> {
+    return (await this.seedFromConfig(users)).removed;
+  }
+
+  /**
+   * Makes the config-sourced stored users exactly `users`: each is created or replaced (and becomes
+   * config-sourced: a user added by administration that the configuration also names is the
+   * configuration's from now on), and a config-sourced user the list does not name is removed.
+   * Users added by administration that the list does not name are kept.
+   */
+  async seedFromConfig(users: readonly SeedUser[]): Promise<SeedResult> {
     this.#found.clear();
     const wanted = new Set(users.map((u) => userKey(u.userIdentifier)));
+    const before = new Map((await this.#users.entries()).map((entry) => [userKey(entry.user.userIdentifier), entry]));
+    const adopted: string[] = [];
     for (const user of users) {
       const password = passwordRecordOf(user.passwordHash);
       if (password === null) throw new Error(`${user.userIdentifier}: not a scrypt$N$r$p$salt$hash password hash`);
@@ -77,13 +93,21 @@ export class StoredUserDirectory implements UserDirectory {
           password,
           ...(user.enrollmentType === undefined ? {} : { enrollmentType: user.enrollmentType }),
         }),
+        { source: "config" },
       );
+      if (before.get(userKey(user.userIdentifier))?.source === "admin") adopted.push(user.userIdentifier);
     }
     const removed: string[] = [];
-    for (const stored of await this.#users.list()) {
-      if (!wanted.has(userKey(stored.userIdentifier)) && (await this.#users.remove(stored.userIdentifier))) removed.push(stored.userIdentifier);
+    for (const [key, stored] of before) {
+      if (stored.source === "config" && !wanted.has(key) && (await this.#users.remove(stored.user.userIdentifier))) removed.push(stored.user.userIdentifier);
     }
-    return removed;
+    return { removed, adopted };
+  }
+
+  /** Drops cached lookups (of one user, or all): after an administrative change, discovery sees it now. */
+  forget(userIdentifier?: string): void {
+    if (userIdentifier === undefined) this.#found.clear();
+    else this.#found.delete(userKey(userIdentifier));
   }
 
   async find(userIdentifier: string): Promise<DirectoryUser | undefined> {

@@ -133,8 +133,8 @@ export function parseCheckInMessage(body: Uint8Array | string): Result<ParsedChe
 }
 
 /** The identifier a check-in names its enrollment by: EnrollmentID under user enrollment, else UDID. */
-export function checkInEnrollmentId(parsed: ParsedCheckIn): string | null {
-  const message: Record<string, unknown> = parsed.message;
+export function checkInEnrollmentId(parsed: { readonly message: Readonly<Record<string, unknown>> }): string | null {
+  const message = parsed.message;
   const id = message["EnrollmentID"] ?? message["UDID"];
   return typeof id === "string" && id.length > 0 ? id : null;
 }

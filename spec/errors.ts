@@ -18,6 +18,15 @@ export const serverErrors = {
   "device.unrecognized": { status: 403, title: "The device is not enrolled." },
   "profile.misconfigured": { status: 500, title: "The server could not build a valid enrollment profile." },
   "checkin.invalid": { status: 400, title: "The check-in message is not valid." },
+  "command.invalid": { status: 400, title: "The command-channel report is not valid." },
+  "mdm.signature-invalid": { status: 403, title: "The request is not signed by this enrollment's device identity." },
+  "admin.unauthorized": { status: 401, title: "A valid admin token is required." },
+  "admin.not-found": { status: 404, title: "No such user or enrollment." },
+  "admin.invalid": { status: 400, title: "The administration request is not valid." },
+  "admin.conflict": { status: 409, title: "The change conflicts with what is stored." },
+  "request.unsupported-media-type": { status: 415, title: "The request's Content-Type is not an MDM check-in or command-channel one." },
+  "upstream.unavailable": { status: 502, title: "The upstream MDM could not be reached." },
+  "upstream.timeout": { status: 504, title: "The upstream MDM did not answer in time." },
   "internal": { status: 500, title: "Internal error." },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -15,6 +15,7 @@ export * from "./web-authentication.ts";
 export * from "./oauth2.ts";
 export * from "./enrollment-profile.ts";
 export * from "./check-in.ts";
+export * from "./command-channel.ts";
 export * from "./error-responses.ts";
 export * from "./operations.ts";
 export * from "./apple/index.generated.ts";

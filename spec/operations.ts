@@ -7,7 +7,8 @@ import type { RuleId } from "./rules.ts";
 import { wellKnownPath, WellKnownQuery, WellKnownRequest, ServerWellKnownResponse, EnrollPathParams } from "./service-discovery.ts";
 import { enrollRequestMaxBytes, parseEnrollRequestBody } from "./enroll-request.ts";
 import { SignInSubmission, WebAuthQuery } from "./web-authentication.ts";
-import { checkInContentType, parseCheckInMessage, profileContentType } from "./check-in.ts";
+import { checkInContentType, parseCheckInMessage, profileContentType, commandContentType } from "./check-in.ts";
+import { parseCommandReport } from "./command-channel.ts";
 import { WellKnownFailed, UnrecognizedDevice } from "./error-responses.ts";
 import { TokenRequest, TokenResponse } from "./oauth2.ts";
 
@@ -47,7 +48,7 @@ export interface OperationSpec {
   readonly method: HttpMethod;
   /** Hono route pattern; the path role is what the URL is for (a BaseURL may be configured elsewhere). */
   readonly path: string;
-  readonly pathRole: "well-known" | "enroll" | "web-auth" | "check-in" | "oauth2-token";
+  readonly pathRole: "well-known" | "enroll" | "web-auth" | "check-in" | "command" | "oauth2-token";
   /** Served by the generated server now; false for operations whose server side arrives later. */
   readonly served: boolean;
   readonly request: {
@@ -74,7 +75,9 @@ export interface OperationSpec {
   };
   /** Either a server-machine event (and how the enrollment is found), or a named effect of the host. */
   readonly handling:
-    | { readonly kind: "event"; readonly event: "ENROLL" | "SIGN_IN_PAGE" | "SIGN_IN" | "CHECK_IN"; readonly locate: "device-key" | "path-ref" | "check-in" }
+    | { readonly kind: "event"; readonly event: "ENROLL" | "SIGN_IN_PAGE" | "SIGN_IN"; readonly locate: "device-key" | "path-ref" }
+    /** An MDM request: authorized by the server machine (CHECK_IN), then handed to the host's MDM (built in, or the upstream). */
+    | { readonly kind: "mdm"; readonly channel: "checkin" | "command" }
     | { readonly kind: "effect"; readonly effect: "discover" }
     | { readonly kind: "none" };
   readonly responses: Partial<Record<ReplyKind, ResponseSpec>>;
@@ -179,9 +182,31 @@ export const operations = [
       bearer: true,
       redirect: "manual",
     },
-    handling: { kind: "event", event: "CHECK_IN", locate: "check-in" },
+    handling: { kind: "mdm", channel: "checkin" },
     responses: {
-      acknowledged: { status: 200, description: "accepted" },
+      acknowledged: { status: 200, description: "authorized: the host's MDM answers (built in, or the upstream's answer in proxy mode)" },
+      challenge: { status: 401, headers: ["WWW-Authenticate"], description: "ONGOING-7" },
+      "unrecognized-device": { status: 403, contentType: "application/json", schema: UnrecognizedDevice, description: "ONGOING-9" },
+      error: errorResponse,
+    },
+  },
+  {
+    id: "command",
+    summary: "MDM command channel: the device reports a status (Idle, or a command's result) and gets its next command",
+    steps: "19 and after",
+    source: "https://developer.apple.com/documentation/devicemanagement/sending-mdm-commands-to-a-device",
+    method: "PUT",
+    path: "/mdm/server",
+    pathRole: "command",
+    served: true,
+    request: {
+      body: { parser: parseCommandReport, maxBytes: 4 * 1024 * 1024, error: "command.invalid", contentType: commandContentType },
+      bearer: true,
+      redirect: "manual",
+    },
+    handling: { kind: "mdm", channel: "command" },
+    responses: {
+      acknowledged: { status: 200, description: "authorized: the next command as a plist, or an empty body (from the host's MDM)" },
       challenge: { status: 401, headers: ["WWW-Authenticate"], description: "ONGOING-7" },
       "unrecognized-device": { status: 403, contentType: "application/json", schema: UnrecognizedDevice, description: "ONGOING-9" },
       error: errorResponse,

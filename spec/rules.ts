@@ -131,6 +131,8 @@ export const rules = [
   { id: "ONGOING-9", side: "server", step: "ongoing", enforcedBy: "server-machine", source: "PROTOCOL.md §6 (ADM mdm/errors/unrecognized.device.yaml)", rule: "A request from an unenrolled device is answered 403 with {\"code\":\"com.apple.unrecognized.device\"}." },
   { id: "ONGOING-10", side: "server", step: "ongoing", enforcedBy: "server-machine", source: `${ON}; PROTOCOL.md §6`, rule: "After re-authentication the new token replaces the old one for that enrollment, and the old one stops working." },
   { id: "ONGOING-11", side: "server", step: "ongoing", enforcedBy: "server-machine", source: `${ON}`, rule: "The server may invalidate a token at any time; the enrollment then requires re-authentication." },
+  { id: "ONGOING-12", side: "server", step: "ongoing", enforcedBy: "server-machine", source: "PROTOCOL.md §6 (ADM mdm/profiles/com.apple.mdm.yaml SignMessage)", rule: "A macOS device-channel request carries no token: it is accepted only with a valid Mdm-Signature by the identity the enrollment was given (or pinned with its token), and refused otherwise." },
+  { id: "ONGOING-13", side: "server", step: "ongoing", enforcedBy: "server-machine", source: "PROTOCOL.md §6 (ADM mdm/profiles/com.apple.mdm.yaml SignMessage)", rule: "When the profile sets SignMessage, a check-in or command request without a valid Mdm-Signature by the enrollment's identity is refused, whatever token it carries." },
 ] as const satisfies readonly Rule[];
 
 export type RuleId = (typeof rules)[number]["id"];

@@ -76,6 +76,81 @@ export const migrations: readonly Migration[] = [
       `create index adenroll_enrollments_user_identifier on adenroll_enrollments (user_identifier)`,
     ),
   },
+  {
+    // Where a user comes from: the configuration file (seeded at every start, removed when the file
+    // no longer names it) or administration (kept across restarts). Rows before this are config's.
+    id: "003-users-source",
+    up: statements(`alter table adenroll_users add column source text not null default 'config' check (source in ('config', 'admin'))`),
+  },
+  {
+    // Every instance's enrollment cache (runtime/storage/enrollment-cache.ts) hears of every write:
+    // the id of each inserted, updated or deleted row, delivered at commit to every LISTENer; ""
+    // after a TRUNCATE (everything). Writes made outside adenroll are announced too.
+    id: "004-enrollment-notify",
+    up: statements(
+      `create function adenroll_enrollments_notify() returns trigger language plpgsql as $$
+      begin
+        if tg_op = 'TRUNCATE' then
+          perform pg_notify('adenroll_enrollments', '');
+        elsif tg_op = 'DELETE' then
+          perform pg_notify('adenroll_enrollments', old.id);
+        else
+          perform pg_notify('adenroll_enrollments', new.id);
+          if tg_op = 'UPDATE' and old.id <> new.id then
+            perform pg_notify('adenroll_enrollments', old.id);
+          end if;
+        end if;
+        return null;
+      end
+      $$`,
+      `create trigger adenroll_enrollments_notify after insert or update or delete on adenroll_enrollments
+        for each row execute function adenroll_enrollments_notify()`,
+      `create trigger adenroll_enrollments_notify_truncate after truncate on adenroll_enrollments
+        for each statement execute function adenroll_enrollments_notify()`,
+    ),
+  },
+  // (003 and 004 go above this one: the list is ordered by id.)
+  {
+    // ONGOING-12: a Mac's device channel has no token; it is found by the identity that signed it.
+    id: "005-identity-fingerprint",
+    up: statements(
+      `alter table adenroll_enrollments add column identity_fingerprint text`,
+      `create unique index adenroll_enrollments_identity_fingerprint on adenroll_enrollments (identity_fingerprint) where identity_fingerprint is not null`,
+    ),
+  },
+  {
+    // The built-in MDM (runtime/mdm.ts): each enrollment's last Authenticate/TokenUpdate facts and
+    // its command queue. No UnlockToken or bootstrap token column: those secrets are never kept.
+    // enrollment_ref names adenroll_enrollments.id without a foreign key (a TRUNCATE of the
+    // enrollments must not need a cascade).
+    id: "006-mdm",
+    up: statements(
+      `create table adenroll_mdm_devices (
+        enrollment_ref text primary key,
+        device_id text not null,
+        id_kind text not null check (id_kind in ('UDID', 'EnrollmentID')),
+        topic text not null,
+        push_magic text,
+        push_token text,
+        checked_out_at timestamptz,
+        updated_at timestamptz not null
+      )`,
+      `create table adenroll_mdm_commands (
+        command_uuid text primary key,
+        seq bigint generated always as identity,
+        enrollment_ref text not null,
+        request_type text not null,
+        command text not null,
+        status text not null check (status in ('queued', 'sent', 'acknowledged', 'error', 'command-format-error', 'not-now')),
+        result text,
+        created_at timestamptz not null,
+        sent_at timestamptz,
+        answered_at timestamptz,
+        updated_at timestamptz not null
+      )`,
+      `create index adenroll_mdm_commands_queue on adenroll_mdm_commands (enrollment_ref, seq)`,
+    ),
+  },
 ];
 
 /** The advisory lock every migrating instance takes ("aden" in ASCII). */

@@ -4,6 +4,8 @@ import type { Kysely } from "kysely";
 import type { Storage } from "./roles.ts";
 import type { Database } from "./schema.ts";
 import { migrate, type MigrationRun } from "./migrations.ts";
+import { applyEnrollmentNotification, EnrollmentCache, enrollmentChannel, sqlEnrollmentIds, type EnrollmentCacheOptions } from "./enrollment-cache.ts";
+import type { EnrollmentFeedOptions } from "./enrollment-notify.ts";
 import { openPGlite } from "./pglite.ts";
 import { createSqlStorage } from "./sql-store.ts";
 
@@ -21,6 +23,13 @@ export interface OpenStorageOptions {
   readonly poolSize?: number;
   /** The clock for updated_at columns (default Date.now). */
   readonly now?: () => number;
+  /**
+   * The read-through enrollment cache that answers optimistic transactions (check-ins) without a
+   * lock or a write when nothing changes (runtime/storage/enrollment-cache.ts): on by default;
+   * false makes `enrollments` the SQL store itself. On PostgreSQL it is fed by LISTEN/NOTIFY
+   * (runtime/storage/enrollment-notify.ts; `feed` tunes it) and serves nothing while that is down.
+   */
+  readonly enrollmentCache?: false | (Omit<EnrollmentCacheOptions, "live"> & { readonly feed?: EnrollmentFeedOptions });
 }
 
 export interface OpenedStorage extends Storage {
@@ -29,6 +38,8 @@ export interface OpenedStorage extends Storage {
   readonly migrations: MigrationRun;
   /** The database itself, for administration and tests; the roles are the way to change data. */
   readonly db: Kysely<Database>;
+  /** The cache in front of `enrollments` (it is `enrollments`), unless turned off. */
+  readonly enrollmentCache?: EnrollmentCache;
 }
 
 /** Exactly one of `database`, `dataDir` or `memory: true` says where the data lives. */
@@ -49,7 +60,16 @@ export async function openStorage(options: OpenStorageOptions): Promise<OpenedSt
       throw error;
     });
     const storage = createSqlStorage(db, { locking: "row", maxConcurrentTransactions: max - 2, close, ...now });
-    return { ...storage, backend: "postgres", migrations: run, db };
+    if (options.enrollmentCache === false) return { ...storage, backend: "postgres", migrations: run, db };
+    const { feed: feedOptions, ...cacheOptions } = options.enrollmentCache ?? {};
+    // Suspended until the change feed listens: another instance's writes would go unseen.
+    const cache = new EnrollmentCache(storage.enrollments, sqlEnrollmentIds(db), { ...cacheOptions, live: false });
+    const { listenForEnrollmentChanges } = await import("./enrollment-notify.ts");
+    const feed = listenForEnrollmentChanges(options.database, cache, { log: (message) => console.warn(`adenroll: ${message}`), ...feedOptions });
+    await feed.ready;
+    let closing: Promise<void> | undefined;
+    const closeAll = () => (closing ??= feed.close().then(() => storage.close()));
+    return { ...storage, enrollments: cache, enrollmentCache: cache, close: closeAll, backend: "postgres", migrations: run, db };
   }
 
   const { db, pglite } = await openPGlite(options.dataDir);
@@ -62,5 +82,11 @@ export async function openStorage(options: OpenStorageOptions): Promise<OpenedSt
     throw error;
   });
   const storage = createSqlStorage(db, { locking: "process", close, ...now });
-  return { ...storage, backend: "pglite", migrations: run, db };
+  if (options.enrollmentCache === false) return { ...storage, backend: "pglite", migrations: run, db };
+  const { feed: _feed, ...cacheOptions } = options.enrollmentCache ?? {};
+  // One process: writes through the cache drop what they wrote; PGlite's own notifications (the
+  // same trigger) catch writes made straight through `db`.
+  const cache = new EnrollmentCache(storage.enrollments, sqlEnrollmentIds(db), { ...cacheOptions, live: true });
+  await pglite.listen(enrollmentChannel, (payload) => applyEnrollmentNotification(cache, payload));
+  return { ...storage, enrollments: cache, enrollmentCache: cache, backend: "pglite", migrations: run, db };
 }

@@ -73,15 +73,34 @@ export const UserRecord = z.object({
 });
 export type UserRecord = z.infer<typeof UserRecord>;
 
+/** Where a user comes from: the configuration file (seeded at start) or administration. */
+export const UserSource = z.enum(["config", "admin"]);
+export type UserSource = z.infer<typeof UserSource>;
+
+/** A stored user with where it comes from. */
+export interface UserEntry {
+  readonly user: UserRecord;
+  readonly source: UserSource;
+}
+
 export interface UserStore {
   /** The user, found case-insensitively; null when there is none. */
   get(userIdentifier: string): Promise<UserRecord | null>;
-  /** Creates the user or replaces the one with the same (case-insensitive) identifier. */
-  upsert(user: UserRecord): Promise<void>;
+  /**
+   * Creates the user or replaces the one with the same (case-insensitive) identifier. With a
+   * `source` it is written too; without one a new user is config-sourced and a replaced one keeps its own.
+   */
+  upsert(user: UserRecord, options?: { readonly source?: UserSource }): Promise<void>;
   /** Every user, ordered by identifier. */
   list(): Promise<UserRecord[]>;
   /** True when a user was removed. */
   remove(userIdentifier: string): Promise<boolean>;
+  /** Creates the user only when none has its (case-insensitive) identifier; false when one does. */
+  create(user: UserRecord, source: UserSource): Promise<boolean>;
+  /** The user with its source, found case-insensitively; null when there is none. */
+  entry(userIdentifier: string): Promise<UserEntry | null>;
+  /** Every user with its source, ordered by identifier. */
+  entries(): Promise<UserEntry[]>;
 }
 
 /** The user identifier as users are keyed: trimmed and lower-cased (as the Directory does). */
@@ -129,6 +148,89 @@ export interface AuditLog {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The built-in MDM (runtime/mdm.ts): what each enrolled device last said at check-in, and its
+// command queue. Rows are keyed by the enrollment's reference (adenroll_enrollments.id); there is no
+// foreign key, so that truncating the enrollments (tests, administration) never needs a cascade.
+//
+// Not stored, on purpose: a TokenUpdate's UnlockToken and the bootstrap tokens (SetBootstrapToken),
+// which unlock a device or its FileVault; the built-in MDM sends no command that needs them, and a
+// secret that is not kept cannot leak.
+
+/** How the device names itself in its messages: UDID (device enrollment) or EnrollmentID (user enrollment). */
+export const MdmDeviceIdKind = z.enum(["UDID", "EnrollmentID"]);
+export type MdmDeviceIdKind = z.infer<typeof MdmDeviceIdKind>;
+
+export const MdmDeviceRecord = z.object({
+  enrollmentRef: z.string().min(1),
+  deviceId: z.string().min(1),
+  idKind: MdmDeviceIdKind,
+  topic: z.string().min(1),
+  /** From the last TokenUpdate; null after an Authenticate (the device sends a new one) or a CheckOut. */
+  pushMagic: z.string().min(1).nullable(),
+  /** The APNs device token, base64; null like pushMagic. */
+  pushToken: z.string().min(1).nullable(),
+  /** When the device checked out (the MDM profile was removed); null once it authenticates again. */
+  checkedOutAt: z.number().nullable(),
+  updatedAt: z.number(),
+});
+export type MdmDeviceRecord = z.infer<typeof MdmDeviceRecord>;
+
+/** What an Authenticate names; a TokenUpdate adds the push facts. */
+export interface MdmDeviceFacts {
+  readonly enrollmentRef: string;
+  readonly deviceId: string;
+  readonly idKind: MdmDeviceIdKind;
+  readonly topic: string;
+}
+
+/**
+ * A command's life: queued → sent (handed to the device on Idle) → acknowledged | error |
+ * command-format-error, or not-now (the device will ask again: it is handed out again on Idle).
+ */
+export const MdmCommandStatus = z.enum(["queued", "sent", "acknowledged", "error", "command-format-error", "not-now"]);
+export type MdmCommandStatus = z.infer<typeof MdmCommandStatus>;
+
+/** What a device may answer a command with, as stored. */
+export type MdmAnswerStatus = Exclude<MdmCommandStatus, "queued" | "sent">;
+
+export const StoredMdmCommand = z.object({
+  commandUuid: z.string().min(1).max(256),
+  enrollmentRef: z.string().min(1),
+  requestType: z.string().min(1),
+  /** The command as sent: an XML plist {CommandUUID, Command: {RequestType, …}}. */
+  command: z.string().min(1),
+  status: MdmCommandStatus,
+  /** The device's last report on it (an XML plist), or null. */
+  result: z.string().nullable(),
+  createdAt: z.number(),
+  sentAt: z.number().nullable(),
+  answeredAt: z.number().nullable(),
+});
+export type StoredMdmCommand = z.infer<typeof StoredMdmCommand>;
+
+export interface MdmStore {
+  /** Authenticate: the device (re)starts MDM; its earlier push facts and any CheckOut are forgotten. */
+  recordAuthenticate(facts: MdmDeviceFacts, at: number): Promise<void>;
+  /** TokenUpdate: the push facts (a device that skipped Authenticate is recorded too). */
+  recordTokenUpdate(facts: MdmDeviceFacts & { readonly pushMagic: string; readonly pushToken: string }, at: number): Promise<void>;
+  /** CheckOut: the push facts are dropped; false when the enrollment has no device record. */
+  recordCheckOut(enrollmentRef: string, at: number): Promise<boolean>;
+  getDevice(enrollmentRef: string): Promise<MdmDeviceRecord | null>;
+  /** Queues a command; false (nothing written) when its CommandUUID is taken. */
+  enqueueCommand(command: { readonly commandUuid: string; readonly enrollmentRef: string; readonly requestType: string; readonly command: string }, at: number): Promise<boolean>;
+  /**
+   * The enrollment's oldest queued or not-now command, marked sent in the same statement (of two
+   * instances asking at once, each gets another command); null when there is none.
+   */
+  nextCommand(enrollmentRef: string, at: number): Promise<StoredMdmCommand | null>;
+  /** Records the device's answer on its command; false (nothing written) when the enrollment has no command with that UUID. */
+  recordAnswer(enrollmentRef: string, commandUuid: string, status: MdmAnswerStatus, report: string, at: number): Promise<boolean>;
+  getCommand(commandUuid: string): Promise<StoredMdmCommand | null>;
+  /** The enrollment's commands, newest first; at most `limit` (default 100). */
+  listCommands(enrollmentRef: string, options?: { readonly limit?: number }): Promise<StoredMdmCommand[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Every role over one database. */
 export interface Storage {
@@ -136,6 +238,8 @@ export interface Storage {
   readonly users: UserStore;
   readonly sessions: SignInSessionStore;
   readonly audit: AuditLog;
+  /** The built-in MDM's devices and command queues. */
+  readonly mdm: MdmStore;
   /** Closes the database (and the embedded engine, for PGlite). */
   close(): Promise<void>;
 }

@@ -21,6 +21,8 @@ export interface Database {
     device_key: string;
     token_hash: string | null;
     enrollment_id: string | null;
+    /** The pinned identity certificate's SHA-256 (migration 005). */
+    identity_fingerprint: string | null;
     user_identifier: string | null;
     state: string;
     /** The server machine's context, without its transient reply. */
@@ -37,6 +39,8 @@ export interface Database {
     password: ColumnType<unknown, string | null, string | null>;
     enrollment_type: string | null;
     updated_at: Timestamp;
+    /** 'config' (seeded from the configuration file) or 'admin' (added through administration). */
+    source: ColumnType<string, string | undefined, string>;
   };
   adenroll_sign_in_failures: {
     id: Identity;
@@ -54,5 +58,35 @@ export interface Database {
     action: string;
     subject: string;
     detail: Jsonb;
+  };
+  /** The built-in MDM's device facts, one row per enrollment (migration 006). */
+  adenroll_mdm_devices: {
+    enrollment_ref: string;
+    device_id: string;
+    /** 'UDID' or 'EnrollmentID'. */
+    id_kind: string;
+    topic: string;
+    push_magic: string | null;
+    /** The APNs device token, base64. */
+    push_token: string | null;
+    checked_out_at: ColumnType<Date | null, Date | null, Date | null>;
+    updated_at: Timestamp;
+  };
+  /** The built-in MDM's command queue (migration 006). */
+  adenroll_mdm_commands: {
+    command_uuid: string;
+    /** Queue order: the oldest command is handed out first. */
+    seq: Identity;
+    enrollment_ref: string;
+    request_type: string;
+    /** The command as sent, an XML plist. */
+    command: string;
+    status: string;
+    /** The device's report on it, an XML plist. */
+    result: string | null;
+    created_at: Timestamp;
+    sent_at: ColumnType<Date | null, Date | null, Date | null>;
+    answered_at: ColumnType<Date | null, Date | null, Date | null>;
+    updated_at: Timestamp;
   };
 }

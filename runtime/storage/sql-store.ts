@@ -21,6 +21,7 @@ import {
   AuditEntry,
   UntrustedRecordError,
   UserRecord,
+  UserSource,
   userKey,
   type AuditLog,
   type EnrollmentFilter,
@@ -28,9 +29,11 @@ import {
   type SignInSessionStore,
   type Storage,
   type StoredEnrollment,
+  type UserEntry,
   type UserStore,
 } from "./roles.ts";
 import type { Database } from "./schema.ts";
+import { SqlMdmStore } from "./mdm-store.ts";
 
 export interface SqlStorageOptions {
   readonly locking: "row" | "process";
@@ -51,6 +54,7 @@ export function createSqlStorage(db: Kysely<Database>, options: SqlStorageOption
     users: new SqlUsers(db, options.now ?? Date.now),
     sessions: new SqlSignInSessions(db),
     audit: new SqlAuditLog(db),
+    mdm: new SqlMdmStore(db),
     close: () => (closed ??= options.close()),
   };
 }
@@ -59,13 +63,14 @@ export function createSqlStorage(db: Kysely<Database>, options: SqlStorageOption
 // Enrollments
 
 const ENROLLMENTS = "adenroll_enrollments";
-const ROW_COLUMNS = ["id", "device_key", "token_hash", "enrollment_id", "user_identifier", "state", "context", "updated_at"] as const;
+const ROW_COLUMNS = ["id", "device_key", "token_hash", "enrollment_id", "identity_fingerprint", "user_identifier", "state", "context", "updated_at"] as const;
 
 const EnrollmentRow = z.object({
   id: z.string(),
   device_key: z.string(),
   token_hash: z.string().nullable(),
   enrollment_id: z.string().nullable(),
+  identity_fingerprint: z.string().nullable(),
   user_identifier: z.string().nullable(),
   state: z.string(),
   context: z.unknown(),
@@ -138,6 +143,7 @@ class SqlEnrollments implements Enrollments {
       device_key: context.deviceKey,
       token_hash: context.tokenHash,
       enrollment_id: context.enrollmentId,
+      identity_fingerprint: context.identityFingerprint,
       user_identifier: context.userIdentifier,
       state: save.state,
       context: jsonb(context),
@@ -191,6 +197,9 @@ async function findRow(db: Executor, locators: readonly EnrollmentLocator[], loc
       case "enrollment-id":
         query = query.where("enrollment_id", "=", locator.enrollmentId);
         break;
+      case "identity":
+        query = query.where("identity_fingerprint", "=", locator.fingerprint);
+        break;
     }
     const raw = await (lock ? query.forUpdate() : query).executeTakeFirst();
     if (raw === undefined) continue;
@@ -230,6 +239,7 @@ function checkEnrollment(row: EnrollmentRow): { ok: true; record: EnrollmentReco
     row.device_key === context.deviceKey ? null : "device_key",
     row.token_hash === context.tokenHash ? null : "token_hash",
     row.enrollment_id === context.enrollmentId ? null : "enrollment_id",
+    row.identity_fingerprint === context.identityFingerprint ? null : "identity_fingerprint",
     row.user_identifier === context.userIdentifier ? null : "user_identifier",
   ].filter((column) => column !== null);
   if (mismatches.length > 0) return { ok: false, problem: `its lookup columns disagree with its context: ${mismatches.join(", ")}` };
@@ -246,6 +256,8 @@ function locatorText(locator: EnrollmentLocator): string {
       return "token-hash …";
     case "enrollment-id":
       return `enrollment-id ${locator.enrollmentId}`;
+    case "identity":
+      return `identity ${locator.fingerprint}`;
   }
 }
 
@@ -276,21 +288,47 @@ class SqlUsers implements UserStore {
     return row === undefined ? null : parseUser(row);
   }
 
-  async upsert(user: UserRecord): Promise<void> {
+  async upsert(user: UserRecord, options: { readonly source?: UserSource } = {}): Promise<void> {
+    // Without a source the column is not named: a new row gets its default ('config').
+    const values = { ...this.#values(user), ...(options.source === undefined ? {} : { source: options.source }) };
+    await this.#db
+      .insertInto(USERS)
+      .values({ user_key: userKey(values.user_identifier), ...values })
+      .onConflict((conflict) => conflict.column("user_key").doUpdateSet(values))
+      .execute();
+  }
+
+  async create(user: UserRecord, source: UserSource): Promise<boolean> {
+    const values = this.#values(user);
+    const rows = await this.#db
+      .insertInto(USERS)
+      .values({ user_key: userKey(values.user_identifier), ...values, source })
+      .onConflict((conflict) => conflict.column("user_key").doNothing())
+      .returning("user_key")
+      .execute();
+    return rows.length > 0;
+  }
+
+  async entry(userIdentifier: string): Promise<UserEntry | null> {
+    const row = await this.#db.selectFrom(USERS).selectAll().where("user_key", "=", userKey(userIdentifier)).executeTakeFirst();
+    return row === undefined ? null : parseEntry(row);
+  }
+
+  async entries(): Promise<UserEntry[]> {
+    const rows = await this.#db.selectFrom(USERS).selectAll().orderBy("user_key").execute();
+    return rows.map(parseEntry);
+  }
+
+  #values(user: UserRecord) {
     const checked = UserRecord.safeParse(user);
     if (!checked.success) throw new Error(`refusing to store a user that fails its schema: ${summarize(checked.error)}`);
-    const values = {
+    return {
       user_identifier: checked.data.userIdentifier,
       managed_apple_id: checked.data.managedAppleId,
       password: checked.data.password === null ? null : jsonb(checked.data.password),
       enrollment_type: checked.data.enrollmentType ?? null,
       updated_at: new Date(this.#now()),
     };
-    await this.#db
-      .insertInto(USERS)
-      .values({ user_key: userKey(checked.data.userIdentifier), ...values })
-      .onConflict((conflict) => conflict.column("user_key").doUpdateSet(values))
-      .execute();
   }
 
   async list(): Promise<UserRecord[]> {
@@ -317,6 +355,14 @@ function parseUser(raw: unknown): UserRecord {
   if (!user.success) throw new UntrustedRecordError(USERS, user_key, summarize(user.error));
   if (userKey(user.data.userIdentifier) !== user_key) throw new UntrustedRecordError(USERS, user_key, "its key disagrees with its identifier");
   return user.data;
+}
+
+const SourceRow = z.object({ user_key: z.string(), source: UserSource });
+
+function parseEntry(raw: unknown): UserEntry {
+  const row = SourceRow.safeParse(raw);
+  if (!row.success) throw new UntrustedRecordError(USERS, "?", `unexpected row: ${summarize(row.error)}`);
+  return { user: parseUser(raw), source: row.data.source };
 }
 
 // ---------------------------------------------------------------------------------------------

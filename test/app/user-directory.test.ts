@@ -4,18 +4,35 @@
 import { describe, expect, it } from "vitest";
 import { hashPasswordScrypt } from "../../runtime/directory.ts";
 import { encodedHashOf, passwordRecordOf, StoredUserDirectory } from "../../runtime/user-directory.ts";
-import { userKey, type UserRecord, type UserStore } from "../../runtime/storage/roles.ts";
+import { userKey, type UserRecord, type UserSource, type UserStore } from "../../runtime/storage/roles.ts";
 import { seededRandom } from "../support/fixtures.ts";
 
 /** A UserStore in a Map (the SQL one is covered by the storage suite). */
 function memoryUsers(): UserStore & { readonly map: Map<string, UserRecord> } {
   const map = new Map<string, UserRecord>();
+  const sources = new Map<string, UserSource>();
+  const list = async () => [...map.values()].sort((a, b) => a.userIdentifier.localeCompare(b.userIdentifier));
+  const entryOf = (user: UserRecord) => ({ user, source: sources.get(userKey(user.userIdentifier)) ?? "config" });
   return {
     map,
     get: async (id) => map.get(userKey(id)) ?? null,
-    upsert: async (user) => void map.set(userKey(user.userIdentifier), user),
-    list: async () => [...map.values()].sort((a, b) => a.userIdentifier.localeCompare(b.userIdentifier)),
+    upsert: async (user, options) => {
+      map.set(userKey(user.userIdentifier), user);
+      if (options?.source !== undefined) sources.set(userKey(user.userIdentifier), options.source);
+    },
+    list,
     remove: async (id) => map.delete(userKey(id)),
+    create: async (user, source) => {
+      if (map.has(userKey(user.userIdentifier))) return false;
+      map.set(userKey(user.userIdentifier), user);
+      sources.set(userKey(user.userIdentifier), source);
+      return true;
+    },
+    entry: async (id) => {
+      const user = map.get(userKey(id));
+      return user === undefined ? null : entryOf(user);
+    },
+    entries: async () => (await list()).map(entryOf),
   };
 }
 

@@ -18,6 +18,15 @@ function countingStore(): UserStore & { gets: number } {
     async remove() {
       return false;
     },
+    async create() {
+      return false;
+    },
+    async entry() {
+      return null;
+    },
+    async entries() {
+      return [];
+    },
   };
   return store;
 }

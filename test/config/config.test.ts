@@ -56,6 +56,10 @@ describe("examples/", () => {
     const adde = await load("adde.yaml");
     expect(adde.organizations[0]?.domains).toEqual({ "corp.example": "mdm-adde" });
     expect(adde.profile.accessRights).toBe(8191);
+    expect(adde.organizations[0]?.tokenLifetimeSeconds).toBe(28800);
+    const scep = await load("scep.yaml");
+    expect(scep.profile.signMessage).toBe(true);
+    expect(scep.profile.identityCaCertificates).toHaveLength(1);
     const overrides = await load("per-user-overrides.yaml");
     expect(overrides.users.map((u) => [u.userIdentifier, u.enrollmentType ?? null])).toEqual([
       ["alice@example.com", null],
@@ -122,6 +126,30 @@ describe("a bad configuration is refused with the key's path and what was expect
     ]);
     expect(error.message).toMatch(/users\[0\]\.userIdentifier: its domain elsewhere\.example is not one of the organizations' domains/);
     expect(error.message).toMatch(/profile\.serverUrl: required when publicBaseUrl is not https/);
+  });
+
+  it("ONGOING-13 SignMessage with a SCEP or ACME identity needs the CA that issues it; an unreadable CA file is named", async () => {
+    const raw = base();
+    const profile = { ...(raw["profile"] as Record<string, unknown>), signMessage: true };
+    const missing = await refused({ ...raw, profile });
+    expect(missing.issues).toEqual([expect.objectContaining({ path: "profile.identityCaCertificates", message: expect.stringContaining("SCEP") })]);
+    const unreadable = await refused({ ...raw, profile: { ...profile, identityCaCertificates: ["no-such-ca.pem"] } });
+    expect(unreadable.issues[0]?.path).toBe("profile.identityCaCertificates[0]");
+    const config = await parseConfig({ ...raw, profile: { ...profile, identityCaCertificates: [path.join(examples, "certs/example-root-ca.pem")] } }, { baseDir: scratch, ...cheap });
+    expect(config.profile.identityCaCertificates).toHaveLength(1);
+    expect(config.warnings.join("\n")).not.toContain("signMessage");
+  });
+
+  it("ONGOING-12 without SignMessage the configuration loads with a warning that Macs' device channel will be refused", async () => {
+    const config = await parseConfig(base(), { baseDir: scratch, ...cheap });
+    expect(config.warnings.join("\n")).toContain("ONGOING-12");
+  });
+
+  it("an organization's token lifetime is between a minute and 30 days", async () => {
+    const raw = base();
+    const org = (tokenLifetimeSeconds: number) => ({ ...raw, organizations: [{ name: "Example Corp", domains: { "example.com": "mdm-byod" }, tokenLifetimeSeconds }] });
+    expect((await refused(org(59))).issues[0]?.path).toBe("organizations[0].tokenLifetimeSeconds");
+    expect((await parseConfig(org(600), { baseDir: scratch, ...cheap })).organizations[0]?.tokenLifetimeSeconds).toBe(600);
   });
 
   it("a password is never echoed back", async () => {

@@ -4,12 +4,13 @@ import assert from "node:assert/strict";
 import { createActor } from "xstate";
 import { EnrollmentRecord, serverMachine, toRecord } from "../../machines/index.ts";
 import { openStorage } from "../../runtime/storage/open-storage.ts";
+import { migrations } from "../../runtime/storage/migrations.ts";
 
 Deno.test("PGlite in memory: migrate at open, one enrollment transact round trip", async () => {
   const storage = await openStorage({ memory: true });
   try {
     assert.equal(storage.backend, "pglite");
-    assert.deepEqual(storage.migrations.applied, ["001-enrollments-users", "002-sign-in-sessions-audit"]);
+    assert.deepEqual(storage.migrations.applied, migrations.map((m) => m.id));
     const input = { id: "e1", deviceKey: "device:e1", version: "mdm-byod", device: { PRODUCT: "iPhone13,2", VERSION: "19A346", LANGUAGE: "en" } } as const;
     const initial = toRecord("enrolled", createActor(serverMachine, { input }).getSnapshot().context);
     const record = {

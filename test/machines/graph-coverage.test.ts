@@ -12,6 +12,7 @@ import { deviceMachine, serverMachine, type DeviceInput, type HttpAnswer } from 
 import { activeInvokes, answer, answerFor, asWeb, deviceInput, happyAnswers, oauth2, profileBody, serverInput, type DeviceSnapshot, type ServerSnapshot } from "../support/drive.ts";
 import { formatChallenge, parseEnrollmentProfile, type ConfigurationProfile } from "../../spec/index.ts";
 import { buildPlist, parsePlist, type PlistValue } from "../../spec/plist.ts";
+import { checkInFacts } from "../support/drive.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The transitions a machine defines, and a key that names each
@@ -289,6 +290,8 @@ function serverEvents(snapshot: ServerSnapshot): AnyEventObject[] {
   if (busy === "buildingProfile") {
     return [
       { type: "xstate.done.actor.buildingProfile", output: { profile: c.managedAppleId === alice.managedAppleId ? aliceProfile : bobProfile } },
+      // ONGOING-12: a profile with an identity the server issued pins it.
+      { type: "xstate.done.actor.buildingProfile", output: { profile: c.managedAppleId === alice.managedAppleId ? aliceProfile : bobProfile, identityFingerprint: "fp-1" } },
       { type: "xstate.done.actor.buildingProfile", output: { profile: c.managedAppleId === alice.managedAppleId ? bobProfile : aliceProfile } },
       { type: "xstate.done.actor.buildingProfile", output: { profile: { PayloadType: "Configuration" } } },
       { type: "xstate.error.actor.buildingProfile", error: new Error("no SCEP") },
@@ -303,17 +306,26 @@ function serverEvents(snapshot: ServerSnapshot): AnyEventObject[] {
     { type: "ENROLL", authorization: current, now: 10, device },
     { type: "ENROLL", authorization: current, now: 1_000_000, device },
     { type: "ENROLL", authorization: other, now: 10, device },
+    { type: "ENROLL", authorization: { kind: "missing" }, now: 10, device: { ...device, PRODUCT: "Mac14,2" } },
+    { type: "ENROLL", authorization: current, now: 10, device: { ...device, PRODUCT: "Mac14,2" } },
     { type: "SIGN_IN_PAGE" },
     { type: "SIGN_IN", username: alice.userIdentifier, password: "pw", issuedToken: { hash: c.tokenHash === "h1" ? "h2" : "h1", expiresAt: 5_000 }, csrfValid: true },
     { type: "SIGN_IN", username: alice.userIdentifier, password: "pw", issuedToken: { hash: "h-forged", expiresAt: 5_000 }, csrfValid: false },
     { type: "SIGN_IN_CANCEL", csrfValid: true },
     { type: "SIGN_IN_CANCEL", csrfValid: false },
-    { type: "CHECK_IN", authorization: current, now: 10, messageType: "Authenticate", enrollmentId: "E-1" },
-    { type: "CHECK_IN", authorization: current, now: 10, messageType: "TokenUpdate", enrollmentId: "E-2" },
-    { type: "CHECK_IN", authorization: other, now: 10, messageType: "TokenUpdate", enrollmentId: "E-1" },
-    { type: "CHECK_IN", authorization: { kind: "missing" }, now: 10, messageType: "CheckOut", enrollmentId: "E-1" },
+    { type: "CHECK_IN", authorization: current, now: 10, ...checkInFacts, messageType: "Authenticate", enrollmentId: "E-1" },
+    { type: "CHECK_IN", authorization: current, now: 10, ...checkInFacts, messageType: "TokenUpdate", enrollmentId: "E-2" },
+    { type: "CHECK_IN", authorization: other, now: 10, ...checkInFacts, messageType: "TokenUpdate", enrollmentId: "E-1" },
+    { type: "CHECK_IN", authorization: { kind: "missing" }, now: 10, ...checkInFacts, messageType: "CheckOut", enrollmentId: "E-1" },
     // ONGOING-8: a stale token of this enrollment (the last retired one) checks out.
-    { type: "CHECK_IN", authorization: { kind: "bearer", tokenHash: c.retiredTokenHashes[0] ?? c.tokenHash ?? "h-none" }, now: 10, messageType: "CheckOut", enrollmentId: "E-1" },
+    { type: "CHECK_IN", authorization: { kind: "bearer", tokenHash: c.retiredTokenHashes[0] ?? c.tokenHash ?? "h-none" }, now: 10, ...checkInFacts, messageType: "CheckOut", enrollmentId: "E-1" },
+    // ONGOING-12: a Mac's device channel, signed by the pinned identity, by another one, or unsigned.
+    { type: "CHECK_IN", authorization: { kind: "missing" }, now: 10, ...checkInFacts, signature: { kind: "valid", signerFingerprint: "fp-1" }, messageType: "Authenticate", enrollmentId: "E-1" },
+    { type: "CHECK_IN", authorization: { kind: "missing" }, now: 10, ...checkInFacts, signature: { kind: "valid", signerFingerprint: "fp-1" }, messageType: "CheckOut", enrollmentId: "E-1" },
+    { type: "CHECK_IN", authorization: { kind: "missing" }, now: 10, ...checkInFacts, signature: { kind: "valid", signerFingerprint: "fp-2" }, messageType: "Authenticate", enrollmentId: "E-1" },
+    // ONGOING-13: SignMessage on.
+    { type: "CHECK_IN", authorization: current, now: 10, ...checkInFacts, signatureRequired: true, signature: { kind: "valid", signerFingerprint: "fp-1" }, messageType: "TokenUpdate", enrollmentId: "E-1" },
+    { type: "CHECK_IN", authorization: current, now: 10, ...checkInFacts, signatureRequired: true, messageType: "TokenUpdate", enrollmentId: "E-1" },
     { type: "TOKEN_INVALIDATED" },
     { type: "UNENROLL" },
   ];
@@ -321,7 +333,7 @@ function serverEvents(snapshot: ServerSnapshot): AnyEventObject[] {
 
 function serializeServer(snapshot: ServerSnapshot): string {
   const c = snapshot.context;
-  return JSON.stringify({ value: snapshot.value, token: c.tokenHash, expires: c.tokenExpiresAt, pending: c.pendingToken?.hash ?? null, enrollmentId: c.enrollmentId, user: c.userIdentifier, apple: c.managedAppleId });
+  return JSON.stringify({ value: snapshot.value, token: c.tokenHash, expires: c.tokenExpiresAt, pending: c.pendingToken?.hash ?? null, enrollmentId: c.enrollmentId, user: c.userIdentifier, apple: c.managedAppleId, mac: c.device.PRODUCT, identity: c.identityFingerprint });
 }
 
 // ---------------------------------------------------------------------------------------------

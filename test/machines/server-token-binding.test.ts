@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { parseEnrollmentProfile } from "../../spec/index.ts";
 import { profileBody, serverDone, serverSend, serverStart, type ServerSnapshot } from "../support/drive.ts";
+import { checkInFacts } from "../support/drive.ts";
 
 function enrolled(): ServerSnapshot {
   const now = 1_000;
@@ -14,7 +15,7 @@ function enrolled(): ServerSnapshot {
   if (!profile.ok) throw new Error("the harness profile must parse");
   s = serverDone(s, "buildingProfile", { profile: profile.value });
   expect(s.value).toBe("profileDelivered");
-  s = serverSend(s, { type: "CHECK_IN", authorization: { kind: "bearer", tokenHash: "hash-1" }, now, messageType: "Authenticate", enrollmentId: "E-1" });
+  s = serverSend(s, { type: "CHECK_IN", authorization: { kind: "bearer", tokenHash: "hash-1" }, now, ...checkInFacts, messageType: "Authenticate", enrollmentId: "E-1" });
   return s;
 }
 
@@ -23,13 +24,13 @@ describe("token binding", () => {
     const s = enrolled();
     expect(s.value).toBe("enrolled");
     expect(s.context.enrollmentId).toBe("E-1");
-    const foreign = serverSend(s, { type: "CHECK_IN", authorization: { kind: "bearer", tokenHash: "hash-1" }, now: 2_000, messageType: "TokenUpdate", enrollmentId: "E-2" });
+    const foreign = serverSend(s, { type: "CHECK_IN", authorization: { kind: "bearer", tokenHash: "hash-1" }, now: 2_000, ...checkInFacts, messageType: "TokenUpdate", enrollmentId: "E-2" });
     expect(foreign.context.reply).toEqual({ kind: "challenge", ruleId: "ONGOING-7" });
     expect(foreign.context.enrollmentId).toBe("E-1");
   });
 
   it("ONGOING-7 the same token with the enrollment's own identity is acknowledged", () => {
-    const s = serverSend(enrolled(), { type: "CHECK_IN", authorization: { kind: "bearer", tokenHash: "hash-1" }, now: 2_000, messageType: "TokenUpdate", enrollmentId: "E-1" });
+    const s = serverSend(enrolled(), { type: "CHECK_IN", authorization: { kind: "bearer", tokenHash: "hash-1" }, now: 2_000, ...checkInFacts, messageType: "TokenUpdate", enrollmentId: "E-1" });
     expect(s.context.reply).toEqual({ kind: "acknowledged" });
     expect(s.value).toBe("enrolled");
   });
@@ -37,7 +38,7 @@ describe("token binding", () => {
 
 describe("CheckOut", () => {
   const checkOut = (s: ServerSnapshot, authorization: { kind: "missing" } | { kind: "bearer"; tokenHash: string }) =>
-    serverSend(s, { type: "CHECK_IN", authorization, now: 2_000, messageType: "CheckOut", enrollmentId: "E-1" });
+    serverSend(s, { type: "CHECK_IN", authorization, now: 2_000, ...checkInFacts, messageType: "CheckOut", enrollmentId: "E-1" });
 
   it("ONGOING-8 a CheckOut with a stale token of this enrollment is accepted", () => {
     let s = enrolled();

@@ -6,6 +6,7 @@ import fc from "fast-check";
 import { activeInvokes, profileBody, serverDone, serverInput, serverSend, serverStart, type ServerSnapshot } from "../support/drive.ts";
 import type { AuthorizationFact, ServerEvent } from "../../machines/index.ts";
 import { findMdmPayload, parseEnrollmentProfile, profileViolations, type ConfigurationProfile } from "../../spec/enrollment-profile.ts";
+import { checkInFacts } from "../support/drive.ts";
 
 const alice = { userIdentifier: "alice@example.com", managedAppleId: "alice@appleid.example.com" };
 const bob = { userIdentifier: "bob@example.com", managedAppleId: "bob@appleid.example.com" };
@@ -153,7 +154,7 @@ function requestEvent(spec: Exclude<RequestSpec, { type: "STRAY" }>, s: ServerSn
     case "SIGN_IN_CANCEL":
       return { type: "SIGN_IN_CANCEL", csrfValid: spec.csrfValid };
     case "CHECK_IN":
-      return { type: "CHECK_IN", authorization: authorization(spec.auth, s, model), now: spec.now, messageType: spec.messageType, enrollmentId: spec.enrollmentId };
+      return { type: "CHECK_IN", authorization: authorization(spec.auth, s, model), now: spec.now, ...checkInFacts, messageType: spec.messageType, enrollmentId: spec.enrollmentId };
     case "TOKEN_INVALIDATED":
       return { type: "TOKEN_INVALIDATED" };
     case "UNENROLL":
@@ -376,7 +377,7 @@ describe("server machine: random request sequences, served as the generated serv
           expect(isBusy(enroll)).toBe(false);
           expect(enroll.context.reply).toEqual({ kind: "challenge", ruleId: "ENROLL2-2" });
           for (const messageType of ["Authenticate", "TokenUpdate"]) {
-            const checkIn = serverSend(after, { type: "CHECK_IN", authorization: bearer, now, messageType, enrollmentId: after.context.enrollmentId });
+            const checkIn = serverSend(after, { type: "CHECK_IN", authorization: bearer, now, ...checkInFacts, messageType, enrollmentId: after.context.enrollmentId });
             expect(checkIn.context.reply?.kind).not.toBe("acknowledged");
           }
         });
@@ -394,7 +395,7 @@ describe("server machine: random request sequences, served as the generated serv
           if (after.value !== "unenrolled") return;
           probed++;
           const presented: AuthorizationFact = auth.kind === "current" && before.context.tokenHash !== null ? { kind: "bearer", tokenHash: before.context.tokenHash } : authorization(auth, after, model);
-          const checkIn = serverSend(after, { type: "CHECK_IN", authorization: presented, now, messageType, enrollmentId: after.context.enrollmentId });
+          const checkIn = serverSend(after, { type: "CHECK_IN", authorization: presented, now, ...checkInFacts, messageType, enrollmentId: after.context.enrollmentId });
           expect(checkIn.value).toBe("unenrolled");
           expect(checkIn.context.reply).toEqual({ kind: "unrecognized-device", ruleId: "ONGOING-9" });
         });
@@ -418,7 +419,7 @@ describe("server machine: random request sequences, served as the generated serv
             busy: false,
             reply: { kind: "challenge", ruleId: "ENROLL2-2" },
           });
-          const checkIn = serverSend(after, { type: "CHECK_IN", authorization: bearer, now: 0, messageType: "Authenticate", enrollmentId: after.context.enrollmentId });
+          const checkIn = serverSend(after, { type: "CHECK_IN", authorization: bearer, now: 0, ...checkInFacts, messageType: "Authenticate", enrollmentId: after.context.enrollmentId });
           expect(checkIn.context.reply?.kind).not.toBe("acknowledged");
         });
       }),

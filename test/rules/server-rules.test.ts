@@ -33,6 +33,7 @@ import {
 import { createTestDeviceCa, issueDeviceIdentity, signEnrollBody } from "../../runtime/test-device-ca.ts";
 import { serverDone, serverInput, serverSend, serverStart } from "../support/drive.ts";
 import { alice, bob, realEnrollBody, seededRandom, testServer, type TestServer } from "../support/fixtures.ts";
+import { checkInFacts } from "../support/drive.ts";
 
 const origin = "https://mdm.example.com";
 const enrollUrl = `${origin}/enroll/mdm-byod`;
@@ -579,7 +580,7 @@ describe("ongoing authorization over check-in", () => {
     s = serverSend(s, { type: "ENROLL", authorization: { kind: "bearer", tokenHash: "hash-1" }, now: 1, device });
     s = serverDone(s, "buildingProfile", { profile: profileFor(alice.managedAppleId) });
     expect(s.value).toBe("profileDelivered");
-    const checkInEvent = (tokenHash: string) => ({ type: "CHECK_IN", authorization: { kind: "bearer", tokenHash }, now: 2, messageType: "Authenticate", enrollmentId: "ENR-A" }) as const;
+    const checkInEvent = (tokenHash: string) => ({ type: "CHECK_IN", authorization: { kind: "bearer", tokenHash }, now: 2, ...checkInFacts, messageType: "Authenticate", enrollmentId: "ENR-A" }) as const;
     s = serverSend(s, checkInEvent("hash-1"));
     expect(s.value).toBe("enrolled");
     expect(s.context.reply).toEqual({ kind: "acknowledged" });

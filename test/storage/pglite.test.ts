@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { openStorage } from "../../runtime/storage/open-storage.ts";
+import { migrations } from "../../runtime/storage/migrations.ts";
 import { describeStorage, enrollment, find, OPEN_TIMEOUT, put, sqlTestStorage } from "./storage.suite.ts";
 
 const dataDir = mkdtempSync(path.join(tmpdir(), "adenroll-pglite-"));
@@ -19,7 +20,7 @@ describe("openStorage with PGlite", () => {
   test("memory: migrated at open, usable, closed once however often close is called", { timeout: OPEN_TIMEOUT }, async () => {
     const storage = await openStorage({ memory: true });
     expect(storage.backend).toBe("pglite");
-    expect(storage.migrations.applied).toEqual(["001-enrollments-users", "002-sign-in-sessions-audit"]);
+    expect(storage.migrations.applied).toEqual(migrations.map((m) => m.id));
     await put(storage.enrollments, enrollment("e1"));
     expect((await find(storage.enrollments, [{ by: "id", id: "e1" }]))?.context.id).toBe("e1");
     await Promise.all([storage.close(), storage.close()]);

@@ -2,7 +2,7 @@
 // answered by hand with `xstate.done.actor.<invoke id>` (or `.error.`), so tests choose every answer.
 import { initialTransition, transition, type EventObject, type SnapshotFrom } from "xstate";
 import { deviceMachine, serverMachine, type DeviceInput, type HttpAnswer, type ServerInput, type WebAuthOutcome } from "../../machines/index.ts";
-import { buildEnrollmentProfile, formatChallenge, serializeEnrollmentProfile, type Challenge, type EnrollmentMode } from "../../spec/index.ts";
+import { buildEnrollmentProfile, formatChallenge, serializeEnrollmentProfile, type Challenge, type ConfigurationProfile, type EnrollmentMode } from "../../spec/index.ts";
 
 export type DeviceSnapshot = SnapshotFrom<typeof deviceMachine>;
 export type ServerSnapshot = SnapshotFrom<typeof serverMachine>;
@@ -31,6 +31,11 @@ export const oauth2: Challenge = {
 };
 
 export function profileBody(options: { mode?: EnrollmentMode; managedAppleId?: string; accessRights?: number } = {}): Uint8Array {
+  return utf8.encode(serializeEnrollmentProfile(testProfile(options)));
+}
+
+/** A profile that passes step 13 for a BYOD (or ADDE) enrollment of `managedAppleId`. */
+export function testProfile(options: { mode?: EnrollmentMode; managedAppleId?: string; accessRights?: number } = {}): ConfigurationProfile {
   const mode = options.mode ?? "BYOD";
   const built = buildEnrollmentProfile({
     organizationName: "Example",
@@ -42,7 +47,7 @@ export function profileBody(options: { mode?: EnrollmentMode; managedAppleId?: s
     identity: { kind: "scep", url: "https://mdm.example.com/scep" },
   });
   if (!built.ok) throw new Error(built.error.detail);
-  return utf8.encode(serializeEnrollmentProfile(built.value));
+  return built.value;
 }
 
 /** An answer for every invoke id of the device machine that leads, step by step, to enrolled (simple flow). */
@@ -135,3 +140,6 @@ export function serverSend(snapshot: ServerSnapshot, event: EventObject & Record
 export function serverDone(snapshot: ServerSnapshot, invokeId: string, output: unknown): ServerSnapshot {
   return serverSend(snapshot, { type: `xstate.done.actor.${invokeId}`, output });
 }
+
+/** The CHECK_IN facts of an iOS check-in-channel request without Mdm-Signature, under a profile without SignMessage. */
+export const checkInFacts = { channel: "checkin", userChannel: false, signature: { kind: "absent" }, signatureRequired: false } as const;

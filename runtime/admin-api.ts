@@ -1,0 +1,150 @@
+// The admin HTTP API, mounted by runtime/app.ts under /admin/v1: JSON in and out over the admin
+// service (runtime/admin.ts). Every request needs `Authorization: Bearer <admin token>` — checked
+// before anything else is read, so a request without one changes nothing — and every answer is
+// uncacheable. Errors are application/problem+json with stable codes whose statuses come from
+// spec/errors.ts.
+//
+//   GET    /users                       → { users }
+//   POST   /users                       { userIdentifier, managedAppleId, password?, enrollmentType? } → 201 { user }
+//   DELETE /users/:user                 → { user }                       (users added by administration only)
+//   PUT    /users/:user/password        { password } → { user }
+//   GET    /enrollments?user=&state=&limit= → { enrollments }
+//   GET    /enrollments/:id             → { enrollment }
+//   POST   /enrollments/:id/unenroll    → { change }                     (UNENROLL: the device then gets 403)
+//   POST   /tokens/revoke               { user } | { enrollment } → { revoked, skipped } (TOKEN_INVALIDATED: 401)
+//   GET    /audit?limit=                → { entries }
+import { Hono, type Context } from "hono";
+import { z } from "zod";
+import { serverErrors, type ServerErrorCode } from "../spec/index.ts";
+import { AdminError, type AdminService } from "./admin.ts";
+import type { AdminIdentity } from "./admin-token.ts";
+
+/** The largest request body the admin API reads. */
+export const adminBodyLimit = 16 * 1024;
+
+export const adminApiPrefix = "/admin/v1";
+
+export interface AdminApiOptions {
+  readonly service: AdminService;
+  /** Who the request's Authorization header names, or null. */
+  readonly authenticate: (authorization: string | undefined) => Promise<AdminIdentity | null>;
+  /** Called with an unexpected failure (never with a request body). */
+  readonly reportError?: (error: unknown) => void;
+}
+
+type Env = { Variables: { admin: AdminIdentity } };
+
+/** The service checks the password itself (its length); here only the body's shape. */
+const PasswordBody = z.strictObject({ password: z.unknown() });
+
+/** Every admin answer: never cached, never sniffed. */
+const adminHeaders = { "cache-control": "no-store", pragma: "no-cache", "x-content-type-options": "nosniff" } as const;
+
+export function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { ...adminHeaders, "content-type": "application/json" } });
+}
+
+export function problem(code: ServerErrorCode, detail?: string): Response {
+  const { status, title } = serverErrors[code];
+  const headers: Record<string, string> = { ...adminHeaders, "content-type": "application/problem+json" };
+  if (code === "admin.unauthorized") headers["www-authenticate"] = 'Bearer realm="adenroll admin"';
+  return new Response(JSON.stringify({ code, title, ...(detail === undefined ? {} : { detail }) }), { status, headers });
+}
+
+export function createAdminApi(options: AdminApiOptions): Hono<Env> {
+  const { service } = options;
+  const api = new Hono<Env>();
+  const actor = (c: Context<Env>) => `admin:${c.get("admin").name}`;
+
+  api.use("*", async (c, next) => {
+    const admin = await options.authenticate(c.req.header("authorization"));
+    if (admin === null) return problem("admin.unauthorized");
+    c.set("admin", admin);
+    await next();
+    return undefined;
+  });
+
+  api.get("/users", async () => json(200, { users: await service.listUsers() }));
+  api.post("/users", async (c) => {
+    const body = await readJson(c.req.raw);
+    if (body instanceof Response) return body;
+    return json(201, { user: await service.addUser(actor(c), body) });
+  });
+  api.delete("/users/:user", async (c) => json(200, { user: await service.removeUser(actor(c), c.req.param("user")) }));
+  api.put("/users/:user/password", async (c) => {
+    const body = await readJson(c.req.raw);
+    if (body instanceof Response) return body;
+    const request = PasswordBody.safeParse(body);
+    if (!request.success) return problem("admin.invalid", 'expected {"password": "…"}');
+    return json(200, { user: await service.setPassword(actor(c), c.req.param("user"), request.data.password) });
+  });
+
+  api.get("/enrollments", async (c) => json(200, { enrollments: await service.listEnrollments(queryOf(c.req.raw)) }));
+  api.get("/enrollments/:id", async (c) => json(200, { enrollment: await service.showEnrollment(c.req.param("id")) }));
+  api.post("/enrollments/:id/unenroll", async (c) => json(200, { change: await service.unenroll(actor(c), c.req.param("id")) }));
+  api.post("/tokens/revoke", async (c) => {
+    const body = await readJson(c.req.raw);
+    if (body instanceof Response) return body;
+    return json(200, await service.revokeTokens(actor(c), body));
+  });
+
+  api.get("/audit", async (c) => {
+    const query = queryOf(c.req.raw);
+    const unknown = Object.keys(query).filter((k) => k !== "limit");
+    if (unknown.length > 0) return problem("admin.invalid", `unknown query parameter(s): ${unknown.join(", ")}`);
+    return json(200, { entries: await service.listAudit(query["limit"]) });
+  });
+
+  api.all("*", () => problem("not-found"));
+  api.onError((error) => {
+    if (error instanceof AdminError) return problem(error.code, error.message);
+    options.reportError?.(error);
+    return problem("internal");
+  });
+  return api;
+}
+
+/** The first value of each query item. */
+function queryOf(request: Request): Record<string, string> {
+  const query: Record<string, string> = {};
+  for (const [key, value] of new URL(request.url).searchParams) if (!(key in query)) query[key] = value;
+  return query;
+}
+
+/** The body as JSON: application/json, at most adminBodyLimit bytes; otherwise the problem to answer. */
+async function readJson(request: Request): Promise<unknown> {
+  const type = (request.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase();
+  if (type !== "application/json") return problem("admin.invalid", "expected a JSON body (content-type: application/json)");
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > adminBodyLimit) return problem("request.too-large", `at most ${adminBodyLimit} bytes`);
+  if (request.body === null) return problem("admin.invalid", "expected a JSON body");
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    let next: ReadableStreamReadResult<Uint8Array>;
+    try {
+      next = await reader.read();
+    } catch {
+      return problem("admin.invalid", "the request body broke off before its end");
+    }
+    if (next.done) break;
+    size += next.value.byteLength;
+    if (size > adminBodyLimit) {
+      await reader.cancel().catch(() => undefined);
+      return problem("request.too-large", `at most ${adminBodyLimit} bytes`);
+    }
+    chunks.push(next.value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return problem("admin.invalid", "the body is not JSON");
+  }
+}
