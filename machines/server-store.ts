@@ -33,6 +33,7 @@ export const EnrollmentRecord = z.object({
     enrollmentId: z.string().nullable(),
     // Records written before identities were pinned have none.
     identityFingerprint: z.string().nullable().default(null),
+    hasProfile: z.boolean().default(false),
     reply: z.null(),
   }),
 });
@@ -59,6 +60,16 @@ export interface EnrollmentStore {
     work: (found: unknown) => Promise<{ readonly save: EnrollmentRecord | null; readonly result: T }>,
     options?: TransactOptions,
   ): Promise<T>;
+}
+
+/**
+ * The token hash an enrollment is found by: its current token's, else the one it had last. A device
+ * whose token was invalidated before its first check-in (so before it named itself by EnrollmentID
+ * or UDID) is still found by its old token, and gets its challenge (ONGOING-7) rather than 403
+ * unrecognized, which would unenroll it.
+ */
+export function lookupTokenHash(context: Pick<ServerContext, "tokenHash" | "retiredTokenHashes">): string | null {
+  return context.tokenHash ?? context.retiredTokenHashes[0] ?? null;
 }
 
 export function toRecord(state: string, context: ServerContext): EnrollmentRecord {

@@ -98,6 +98,8 @@ export interface ServerContext extends ServerInput {
    * that first signed a request carrying its valid token: what its Mdm-Signature must be made with.
    */
   readonly identityFingerprint: string | null;
+  /** A profile was delivered: a later sign-in is a re-authentication, even before the first check-in. */
+  readonly hasProfile: boolean;
   /** The answer to the event just handled; transient, never persisted. */
   readonly reply: ServerReply | null;
 }
@@ -242,7 +244,7 @@ export const serverMachine = setup({
     forgedForm: ({ event }) => "csrfValid" in event && !event.csrfValid,
     credentialsThrottled: ({ event }) =>
       "output" in event && typeof event.output === "object" && event.output !== null && "throttled" in event.output && event.output.throttled === true,
-    hasEnrolled: ({ context }) => context.enrollmentId !== null,
+    hasEnrolled: ({ context }) => context.enrollmentId !== null || context.hasProfile,
     signatureRefused: ({ context, event }) =>
       event.type === "CHECK_IN" &&
       event.signatureRequired &&
@@ -291,7 +293,7 @@ export const serverMachine = setup({
     dropToken: assign(({ context }) => ({ tokenHash: null, tokenExpiresAt: null, retiredTokenHashes: retire(context) })),
     dropPendingToken: assign({ pendingToken: null }),
     clearReply: assign({ reply: null }),
-    forgetEnrollment: assign({ userIdentifier: null, managedAppleId: null, tokenHash: null, tokenExpiresAt: null, retiredTokenHashes: [], enrollmentId: null, identityFingerprint: null }),
+    forgetEnrollment: assign({ userIdentifier: null, managedAppleId: null, tokenHash: null, tokenExpiresAt: null, retiredTokenHashes: [], enrollmentId: null, identityFingerprint: null, hasProfile: false }),
   },
 }).createMachine({
   id: "enrollment",
@@ -306,6 +308,7 @@ export const serverMachine = setup({
     retiredTokenHashes: [],
     enrollmentId: null,
     identityFingerprint: null,
+    hasProfile: false,
     reply: null,
   }),
   on: {
@@ -425,6 +428,7 @@ export const serverMachine = setup({
             actions: assign(({ context, event }) => ({
               reply: { kind: "profile", profile: event.output.profile } as const,
               identityFingerprint: event.output.identityFingerprint ?? context.identityFingerprint,
+              hasProfile: true,
             })),
           },
         ],

@@ -114,15 +114,8 @@ export interface StayOptions {
   readonly stop?: Promise<unknown>;
 }
 
-/** What `adenroll device` takes from outside besides its arguments (tests). */
-export interface DeviceCommandContext {
-  readonly fetch?: Fetch;
-  /** With --stay: resolves when the device is to check out and stop (default: SIGINT or SIGTERM). */
-  readonly stop?: Promise<unknown>;
-}
-
 /** Runs `adenroll device` with its arguments; returns the exit code. */
-export async function runDeviceCommand(argv: readonly string[], io: Io = consoleIo, stdin: () => Promise<string> = readStdinLine, context: DeviceCommandContext = {}): Promise<number> {
+export async function runDeviceCommand(argv: readonly string[], io: Io = consoleIo, stdin: () => Promise<string> = readStdinLine): Promise<number> {
   let flags;
   try {
     flags = parseArgs({
@@ -166,7 +159,7 @@ export async function runDeviceCommand(argv: readonly string[], io: Io = console
   for (const [name, value] of [["--server", flags.server], ["--discovery-url", flags["discovery-url"]]] as const) {
     if (value !== undefined && !/^https?:$/.test(URL.parse(value)?.protocol ?? "")) return usage(`${name} must be an http(s) URL`);
   }
-  const stay = stayOptionsOf(flags, context);
+  const stay = stayOptionsOf(flags);
   if (typeof stay === "string") return usage(stay);
 
   let password = flags.password;
@@ -207,7 +200,6 @@ export async function runDeviceCommand(argv: readonly string[], io: Io = console
       ...(target === undefined ? {} : { discoveryUrl: target }),
       enrollBody,
       bodyNote,
-      ...(context.fetch === undefined ? {} : { fetch: context.fetch }),
       ...(stay === undefined ? {} : { stay }),
     },
     io,
@@ -217,7 +209,6 @@ export async function runDeviceCommand(argv: readonly string[], io: Io = console
 /** The --stay options, or why they are wrong; undefined without --stay. */
 function stayOptionsOf(
   flags: { readonly stay?: boolean | undefined; readonly "mdm-origin"?: string | undefined; readonly "poll-interval"?: string | undefined; readonly "max-polls"?: string | undefined },
-  context: DeviceCommandContext,
 ): StayOptions | string | undefined {
   if (flags.stay !== true) {
     const given = (["mdm-origin", "poll-interval", "max-polls"] as const).filter((name) => flags[name] !== undefined);
@@ -238,7 +229,6 @@ function stayOptionsOf(
     pollIntervalMs: Math.round(seconds * 1000),
     ...(origin === undefined ? {} : { mdmOrigin: new URL(origin).origin }),
     ...(maxPolls === undefined ? {} : { maxPolls }),
-    ...(context.stop === undefined ? {} : { stop: context.stop }),
   };
 }
 
@@ -285,6 +275,7 @@ export async function runDevice(options: DeviceRunOptions, io: Io = consoleIo): 
 
   io.out(`adenroll device: ${options.user} on a simulated ${options.modelFamily}`);
   io.out(`  enroll body: ${options.bodyNote}`);
+  const person = sessionPerson({ username: options.user, password: options.password });
   let last = "";
   let session: DeviceSession;
   try {
@@ -292,13 +283,15 @@ export async function runDevice(options: DeviceRunOptions, io: Io = consoleIo): 
       { identifier: options.user, modelFamily: options.modelFamily, enrollBody: options.enrollBody },
       {
         fetch: tracedFetch,
-        person: signingInEachTime({ username: options.user, password: options.password }),
+        person,
         mdm: transport,
         onStep: (snapshot) => {
           const top = typeof snapshot.value === "string" ? snapshot.value : (Object.keys(snapshot.value)[0] ?? "");
           // Once enrolled, a sign-in is the server asking for it again (a 401 on an MDM request).
           const text = top === "authenticating" && snapshot.context.phase === "ongoing" ? "the person signs in again, then the request is retried (ONGOING-3)" : stepText[top];
           if (text !== undefined && top !== last && top !== "enrolled") io.out(`  → ${text}`);
+          // Each sign-in is a new web session: the person tries the password once in each.
+          if (top === "authenticating" && last !== "authenticating") person.newSession();
           last = top;
         },
       },
@@ -335,9 +328,15 @@ export async function runDevice(options: DeviceRunOptions, io: Io = consoleIo): 
   }
 }
 
-/** The person at the device: signs in on every sign-in page, once per web session (a form shown again after a wrong password is cancelled). */
-function signingInEachTime(credentials: Credentials): Person {
-  return { onPage: (page) => (page.status === 200 ? signInPerson(credentials).onPage(page) : { kind: "cancel" }) };
+/** The person at the device: signs in once per web session (at enrollment, and whenever the server asks again). */
+function sessionPerson(credentials: Credentials): Person & { newSession(): void } {
+  let current = signInPerson(credentials);
+  return {
+    onPage: (page) => current.onPage(page),
+    newSession() {
+      current = signInPerson(credentials);
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,7 +447,8 @@ function stepOf(snapshot: DeviceSnapshot, answer: HttpAnswer | null, io: Io): St
   }
   // A request given up: a second 401 after signing in again (ONGOING-3), or a sign-in that failed.
   if (context.cancelReason !== null && context.cancelReason !== "ONGOING-4") {
-    io.err(`  ✗ the request was given up by rule ${context.cancelReason}: the person could not sign in again; the device stops`);
+    const why = context.cancelReason === "ONGOING-3" ? "refused again after the person signed in again" : "the person could not sign in again";
+    io.err(`  ✗ the request was given up by rule ${context.cancelReason} (${why}); the device stops`);
     return { kind: "ended", exitCode: 1 };
   }
   if (answer === null || answer.status !== 200 || answer.body.length === 0) return { kind: "answered", status: answer?.status ?? null };

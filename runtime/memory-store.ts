@@ -1,7 +1,7 @@
 // An in-memory EnrollmentStore: the reference backend for tests and the in-process demo.
 // Records are kept as JSON text so a caller can never alias stored state; one queue serializes
 // transactions, which is what "atomic per enrollment" means for a single process.
-import type { EnrollmentLocator, EnrollmentRecord, EnrollmentStore, TransactOptions } from "../machines/index.ts";
+import { lookupTokenHash, type EnrollmentLocator, type EnrollmentRecord, type EnrollmentStore, type TransactOptions } from "../machines/index.ts";
 
 export class MemoryEnrollmentStore implements EnrollmentStore {
   readonly #records = new Map<string, string>();
@@ -44,7 +44,8 @@ export class MemoryEnrollmentStore implements EnrollmentStore {
     for (const [key, owner] of this.#index) if (owner === id) this.#index.delete(key);
     this.#records.set(id, JSON.stringify(record));
     this.#index.set(keyOf({ by: "device-key", deviceKey: record.context.deviceKey }), id);
-    if (record.context.tokenHash !== null) this.#index.set(keyOf({ by: "token-hash", tokenHash: record.context.tokenHash }), id);
+    const tokenHash = lookupTokenHash(record.context);
+    if (tokenHash !== null) this.#index.set(keyOf({ by: "token-hash", tokenHash }), id);
     if (record.context.enrollmentId !== null) this.#index.set(keyOf({ by: "enrollment-id", enrollmentId: record.context.enrollmentId }), id);
     if (record.context.identityFingerprint !== null) this.#index.set(keyOf({ by: "identity", fingerprint: record.context.identityFingerprint }), id);
   }

@@ -22,7 +22,7 @@
 // and nothing can alias the cached state.
 import type { Kysely } from "kysely";
 import { z } from "zod";
-import type { EnrollmentLocator, EnrollmentRecord, TransactOptions } from "../../machines/index.ts";
+import { lookupTokenHash, type EnrollmentLocator, type EnrollmentRecord, type TransactOptions } from "../../machines/index.ts";
 import { UntrustedRecordError, type EnrollmentFilter, type Enrollments, type StoredEnrollment } from "./roles.ts";
 import type { Database } from "./schema.ts";
 
@@ -279,7 +279,8 @@ export class EnrollmentCache implements Enrollments {
 function keysOf(record: EnrollmentRecord): string[] {
   const { context } = record;
   const keys = [keyOf({ by: "device-key", deviceKey: context.deviceKey })];
-  if (context.tokenHash !== null) keys.push(keyOf({ by: "token-hash", tokenHash: context.tokenHash }));
+  const tokenHash = lookupTokenHash(context);
+  if (tokenHash !== null) keys.push(keyOf({ by: "token-hash", tokenHash }));
   if (context.enrollmentId !== null) keys.push(keyOf({ by: "enrollment-id", enrollmentId: context.enrollmentId }));
   if (context.identityFingerprint !== null) keys.push(keyOf({ by: "identity", fingerprint: context.identityFingerprint }));
   return keys;
@@ -307,7 +308,7 @@ function names(locator: EnrollmentLocator, record: EnrollmentRecord): boolean {
     case "device-key":
       return context.deviceKey === locator.deviceKey;
     case "token-hash":
-      return context.tokenHash === locator.tokenHash;
+      return lookupTokenHash(context) === locator.tokenHash;
     case "enrollment-id":
       return context.enrollmentId === locator.enrollmentId;
     case "identity":

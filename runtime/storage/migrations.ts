@@ -109,7 +109,6 @@ export const migrations: readonly Migration[] = [
         for each statement execute function adenroll_enrollments_notify()`,
     ),
   },
-  // (003 and 004 go above this one: the list is ordered by id.)
   {
     // ONGOING-12: a Mac's device channel has no token; it is found by the identity that signed it.
     id: "005-identity-fingerprint",

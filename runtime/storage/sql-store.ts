@@ -16,7 +16,7 @@
 // read back is parsed with Zod and checked against its own lookup columns before it is trusted.
 import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import { z } from "zod";
-import { EnrollmentRecord, type EnrollmentLocator } from "../../machines/index.ts";
+import { EnrollmentRecord, lookupTokenHash, type EnrollmentLocator } from "../../machines/index.ts";
 import {
   AuditEntry,
   UntrustedRecordError,
@@ -141,7 +141,7 @@ class SqlEnrollments implements Enrollments {
     const values = {
       id: context.id,
       device_key: context.deviceKey,
-      token_hash: context.tokenHash,
+      token_hash: lookupTokenHash(context),
       enrollment_id: context.enrollmentId,
       identity_fingerprint: context.identityFingerprint,
       user_identifier: context.userIdentifier,
@@ -237,7 +237,7 @@ function checkEnrollment(row: EnrollmentRow): { ok: true; record: EnrollmentReco
   const mismatches = [
     row.id === context.id ? null : "id",
     row.device_key === context.deviceKey ? null : "device_key",
-    row.token_hash === context.tokenHash ? null : "token_hash",
+    row.token_hash === lookupTokenHash(context) ? null : "token_hash",
     row.enrollment_id === context.enrollmentId ? null : "enrollment_id",
     row.identity_fingerprint === context.identityFingerprint ? null : "identity_fingerprint",
     row.user_identifier === context.userIdentifier ? null : "user_identifier",

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import * as client from "../../generated/client.generated.ts";
 import { buildPlist } from "../../spec/index.ts";
 import { alice, bob, realEnrollBody, testServer } from "../support/fixtures.ts";
-import { enrollOverHttp, signInOverHttp, testOrigin } from "../support/mdm-flows.ts";
+import { enrollOverHttp, signInOverHttp, testOrigin } from "../support/enroll-over-http.ts";
 import { createTestDeviceCa, issueDeviceIdentity, signEnrollBody } from "../../runtime/test-device-ca.ts";
 import { seededRandom } from "../support/fixtures.ts";
 
@@ -28,8 +28,8 @@ describe("token lifetime per organization", () => {
       new TextEncoder().encode(buildPlist({ CHALLENGE: "", LANGUAGE: "en", PRODUCT: "iPhone14,2", SERIAL: "SERB", UDID: "UDID-B", VERSION: "23A344" })),
       await issueDeviceIdentity(deviceCa, { random: seededRandom(62) }),
     );
-    const short = await enrollOverHttp(server, realEnrollBody, alice);
-    const long = await enrollOverHttp(server, bobBody, { userIdentifier: bob.userIdentifier, password: bob.password }, bob.version);
+    const short = await enrollOverHttp(server, { body: realEnrollBody, user: alice });
+    const long = await enrollOverHttp(server, { body: bobBody, user: bob, version: bob.version });
     expect((await checkIn(server, short.token, "E-ALICE")).status).toBe(200);
     expect((await checkIn(server, long.token, "E-BOB")).status).toBe(200);
 
@@ -38,7 +38,7 @@ describe("token lifetime per organization", () => {
     server.clock.now += 2_000;
     const expired = await checkIn(server, short.token, "E-ALICE");
     expect(expired.status).toBe(401);
-    expect(expired.headers["www-authenticate"]).toBe(short.challenge);
+    expect(expired.headers["www-authenticate"]).toBe(short.challengeHeader);
     expect((await checkIn(server, long.token, "E-BOB")).status).toBe(200);
 
     const fresh = await signInOverHttp(server, short.challengeUrl, alice);

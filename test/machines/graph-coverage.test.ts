@@ -333,7 +333,7 @@ function serverEvents(snapshot: ServerSnapshot): AnyEventObject[] {
 
 function serializeServer(snapshot: ServerSnapshot): string {
   const c = snapshot.context;
-  return JSON.stringify({ value: snapshot.value, token: c.tokenHash, expires: c.tokenExpiresAt, pending: c.pendingToken?.hash ?? null, enrollmentId: c.enrollmentId, user: c.userIdentifier, apple: c.managedAppleId, mac: c.device.PRODUCT, identity: c.identityFingerprint });
+  return JSON.stringify({ value: snapshot.value, token: c.tokenHash, expires: c.tokenExpiresAt, pending: c.pendingToken?.hash ?? null, enrollmentId: c.enrollmentId, user: c.userIdentifier, apple: c.managedAppleId, mac: c.device.PRODUCT, identity: c.identityFingerprint, hasProfile: c.hasProfile });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import { createTestDeviceCa, issueDeviceIdentity, signEnrollBody } from "../../r
 import { Pkcs12Payload, buildPlist, type PlistValue } from "../../spec/index.ts";
 import { checkInFacts, serverDone, serverInput, serverSend, serverStart, testProfile, type ServerSnapshot } from "../support/drive.ts";
 import { alice, seededRandom, testServer, type TestServer } from "../support/fixtures.ts";
-import { enrollOverHttp } from "../support/mdm-flows.ts";
+import { enrollOverHttp } from "../support/enroll-over-http.ts";
 
 const topic = "com.apple.mgmt.External.1b2c3d4e-0000-4000-8000-000000000001";
 
@@ -138,7 +138,7 @@ async function enrollBodyFor(product: string, seed: number): Promise<Uint8Array>
 
 /** Steps 4–13 over HTTP: the token and the PKCS#12 identity the profile carried. */
 async function enrolled(server: TestServer, body: Uint8Array) {
-  const device = await enrollOverHttp(server, body);
+  const device = await enrollOverHttp(server, { body });
   const payload = device.profile.PayloadContent.find((p) => p.PayloadType === "com.apple.security.pkcs12");
   const p12 = Pkcs12Payload.safeParse(payload);
   if (!p12.success || p12.data.Password === undefined) throw new Error("expected a PKCS#12 identity payload with its password");
@@ -186,7 +186,7 @@ describe("ONGOING-12 over HTTP: a Mac's token-less device channel", () => {
     const phone = await enrolled(server, await enrollBodyFor("iPhone14,2", 53));
     const answer = await send(server, "checkin", checkInPlist({ MessageType: "Authenticate", EnrollmentID: "ENR-P" }), { signer: phone.identity });
     expect(answer.status).toBe(401);
-    expect(answer.headers["www-authenticate"]).toBe(phone.challenge);
+    expect(answer.headers["www-authenticate"]).toBe(phone.challengeHeader);
   });
 });
 
@@ -222,7 +222,7 @@ describe("ONGOING-7 and ONGOING-9 on the command channel", () => {
     for (const token of ["not-the-token", undefined]) {
       const answer = await send(server, "command", idle, token === undefined ? {} : { token });
       expect(answer.status).toBe(401);
-      expect(answer.headers["www-authenticate"]).toBe(phone.challenge);
+      expect(answer.headers["www-authenticate"]).toBe(phone.challengeHeader);
     }
     expect((await send(server, "command", idle, { token: phone.token })).status).toBe(200);
   });

@@ -156,12 +156,15 @@ describe.each([pglite, postgres])("migrations on $name", (backend) => {
     expect(await migrate(db, [first])).toEqual({ applied: [first.id] });
     expect(await schemaOf(db)).not.toContain("table adenroll_audit_log");
 
-    // Data written through the stores while the schema is the previous one.
-    const before = createSqlStorage(db, { locking: "process", close: async () => {} });
+    // Data as an adenroll of the first schema wrote it: its columns, and a context without the
+    // fields later versions added (identityFingerprint).
     const record = enrollment("e1", { tokenHash: "h1", enrollmentId: "enr-1", userIdentifier: "alice@example.com" }, "enrolled");
-    await put(before.enrollments, record);
+    const { identityFingerprint: _added, ...oldContext } = record.context;
+    await sql`insert into adenroll_enrollments (id, device_key, token_hash, enrollment_id, user_identifier, state, context, updated_at)
+      values ('e1', ${record.context.deviceKey}, 'h1', 'enr-1', 'alice@example.com', 'enrolled', cast(cast(${JSON.stringify(oldContext)} as text) as jsonb), now())`.execute(db);
     const alice = { userIdentifier: "alice@example.com", managedAppleId: "alice@appleid.example.com", password: null, enrollmentType: "mdm-adde" as const };
-    await before.users.upsert(alice);
+    await sql`insert into adenroll_users (user_key, user_identifier, managed_apple_id, password, enrollment_type, updated_at)
+      values ('alice@example.com', 'alice@example.com', 'alice@appleid.example.com', null, 'mdm-adde', now())`.execute(db);
 
     expect(await migrate(db)).toEqual({ applied: allIds.slice(1) });
     const after = createSqlStorage(db, { locking: "process", close: async () => {} });

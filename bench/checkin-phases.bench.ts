@@ -1,0 +1,122 @@
+// Where an authorized check-in's time goes, step by step, in one process and without HTTP: each
+// step of the check-in route timed alone over the same TokenUpdate requests bench/run.ts sends,
+// against the product app over an in-memory PGlite seeded as bench/serve.ts seeds it.
+//
+//   npx tsx bench/checkin-phases.bench.ts [--size 100000] [--measured 100] [--iterations 2000]
+//
+// Each step runs in batches of 100 (one per measured enrollment); the figure is the median batch's
+// time per call, so that a burst of load from elsewhere on a shared machine moves it less. The
+// steps overlap the route only roughly (the route may do them differently as it changes): the last
+// line, the whole route through `app.request` (Hono, no socket), is the figure to compare with.
+import { createHash } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { EnrollmentRecord, serverMachine } from "../machines/index.ts";
+import { createAdenroll } from "../runtime/app.ts";
+import { loadConfigFile } from "../runtime/config.ts";
+import { base64url, hashToken } from "../runtime/crypto.ts";
+import { createIdentityCa } from "../runtime/identity-ca.ts";
+import { openStorage } from "../runtime/storage/open-storage.ts";
+import { parseAuthorization, parseCheckInMessage, parsePlist, readCheckInMessage } from "../spec/index.ts";
+import { seededRandom } from "../test/support/fixtures.ts";
+import { benchEnrollment, benchIdentity, checkinRequests, checkinTarget, seedEnrollments } from "./checkin.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    size: { type: "string", default: "100000" },
+    measured: { type: "string", default: "100" },
+    iterations: { type: "string", default: "2000" },
+  },
+});
+const size = Number(args.size);
+const measured = Number(args.measured);
+const iterations = Number(args.iterations);
+const tokenExpiresAt = Date.now() + 86_400_000;
+
+const t0 = performance.now();
+const storage = await openStorage({ memory: true });
+await seedEnrollments(storage.db, size, measured, tokenExpiresAt, Date.now());
+const config = await loadConfigFile(fileURLToPath(new URL("../examples/byod-simple.yaml", import.meta.url)), { scryptCost: 1_000 });
+const random = seededRandom(11);
+const adenroll = await createAdenroll(config, { storage, random, scryptCost: 1_000, identityCa: await createIdentityCa({ random }) });
+console.log(`${size} enrollments seeded, product app built in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${measured} enrollments checking in; ${iterations} calls per step`);
+
+const requests = checkinRequests(measured);
+const identities = Array.from({ length: measured }, (_, i) => benchIdentity("measured", i));
+const records = await Promise.all(identities.map((_, i) => benchEnrollment("measured", i, tokenExpiresAt).then((e) => e.record)));
+const bodies = requests.map((r) => r.body);
+const plists = bodies.map((b) => {
+  const parsed = parsePlist(b);
+  if (!parsed.ok) throw new Error("bench: a check-in body does not parse");
+  return parsed.value;
+});
+
+/** Median over batches of the time per call (µs) of `step(i)`, i cycling over the measured enrollments. */
+async function time(step: (i: number) => unknown): Promise<number> {
+  const batch = measured;
+  const perCall: number[] = [];
+  for (let done = 0; done < iterations + 5 * batch; done += batch) {
+    const start = performance.now();
+    for (let i = 0; i < batch; i++) await step(i);
+    // The first batches warm the JIT up and are not counted.
+    if (done >= 5 * batch) perCall.push(((performance.now() - start) * 1000) / batch);
+  }
+  perCall.sort((a, b) => a - b);
+  return perCall[Math.floor(perCall.length / 2)] ?? Number.NaN;
+}
+
+const at = <T>(xs: readonly T[], i: number): T => {
+  const x = xs[i % xs.length];
+  if (x === undefined) throw new Error("bench: empty list");
+  return x;
+};
+const headerOf = (i: number): string => at(requests, i).headers["authorization"] ?? "";
+const logic = serverMachine.provide({ actors: adenroll.host.actors });
+
+const steps: [string, (i: number) => unknown][] = [
+  ["parseAuthorization + hashToken (WebCrypto, as runtime/crypto.ts)", async (i) => {
+    const presented = parseAuthorization(headerOf(i));
+    if (presented.kind === "bearer") await hashToken(presented.token);
+  }],
+  ["  the same hash with node:crypto createHash (sync), for comparison", (i) => {
+    const presented = parseAuthorization(headerOf(i));
+    if (presented.kind === "bearer") base64url(createHash("sha256").update(presented.token).digest());
+  }],
+  ["parseCheckInMessage (plist + Zod)", (i) => parseCheckInMessage(at(bodies, i))],
+  ["  parsePlist alone (plist package, @xmldom/xmldom)", (i) => parsePlist(at(bodies, i))],
+  ["  readCheckInMessage alone (Zod on the parsed dictionary)", (i) => readCheckInMessage(at(plists, i))],
+  ["EnrollmentRecord.safeParse of a stored record (Zod)", (i) => EnrollmentRecord.safeParse(at(records, i))],
+  ["serverMachine.provide({ actors }) (runEnrollment, every request)", () => serverMachine.provide({ actors: adenroll.host.actors })],
+  ["serverMachine.resolveState of a stored record", (i) => {
+    const r = at(records, i);
+    return serverMachine.resolveState({ value: r.state, context: r.context });
+  }],
+  ["  a provided logic's createActor + start + stop (an actor per request)", (i) => {
+    const r = at(records, i);
+    const { createActor } = xstate;
+    const actor = createActor(logic, { snapshot: serverMachine.resolveState({ value: r.state, context: r.context }), input: r.context });
+    actor.start();
+    actor.stop();
+  }],
+  ["storage.enrollments.transact, by enrollment-id, record unchanged", (i) =>
+    storage.enrollments.transact([{ by: "enrollment-id", enrollmentId: at(identities, i).enrollmentId }], async (found) => ({ save: null, result: found }), { optimistic: true })],
+  ["  the same without optimistic (the SQL store's read)", (i) =>
+    storage.enrollments.transact([{ by: "enrollment-id", enrollmentId: at(identities, i).enrollmentId }], async (found) => ({ save: null, result: found }))],
+  ["  SELECT of the row by enrollment_id (Kysely + PGlite)", (i) =>
+    storage.db.selectFrom("adenroll_enrollments").selectAll().where("enrollment_id", "=", at(identities, i).enrollmentId).executeTakeFirst()],
+  ["storage.mdm.recordTokenUpdate (runtime/mdm.ts, every TokenUpdate: an SQL upsert)", (i) =>
+    storage.mdm.recordTokenUpdate(
+      { enrollmentRef: at(records, i).context.id, deviceId: at(identities, i).enrollmentId, idKind: "EnrollmentID", topic: "com.apple.mgmt.External.1b2c3d4e-0000-4000-8000-000000000001", pushMagic: "magic", pushToken: "dG9rZW4=" },
+      Date.now(),
+    )],
+  ["the whole route: app.request(PUT /mdm/checkin), 200", async (i) => {
+    const r = at(requests, i);
+    const response = await adenroll.app.request(new Request(`http://127.0.0.1${checkinTarget.path}`, { method: checkinTarget.method, headers: r.headers, body: r.body.slice() }));
+    if (response.status !== 200) throw new Error(`bench: the check-in answered ${response.status}`);
+    await response.arrayBuffer();
+  }],
+];
+
+const xstate = await import("xstate");
+for (const [label, step] of steps) console.log(`${(await time(step)).toFixed(1).padStart(8)} µs  ${label}`);
+await storage.close();
