@@ -31,6 +31,12 @@ export const CheckinStoreSpec = z.object({
   measured: z.number().int().positive(),
   /** runtime/storage/enrollment-cache.ts in front of the store (the product's default), or not. */
   cache: z.boolean(),
+  /**
+   * What answers the authorized check-in: the built-in MDM (runtime/mdm.ts, which writes the
+   * TokenUpdate's push facts), or nothing (200, empty: the guard alone, as in proxy mode without
+   * the upstream's own time).
+   */
+  mdm: z.enum(["builtin", "none"]).default("builtin"),
 });
 export type CheckinStoreSpec = z.infer<typeof CheckinStoreSpec>;
 

@@ -73,7 +73,10 @@ async function generatedApp(): Promise<Hono> {
 
 let identityCa: Promise<IdentityCa> | undefined;
 
-async function productApp(seed?: (storage: OpenedStorage) => Promise<void>, options: { readonly cache?: boolean } = {}): Promise<{ app: Hono; close: () => Promise<void>; storage: OpenedStorage }> {
+async function productApp(
+  seed?: (storage: OpenedStorage) => Promise<void>,
+  options: { readonly cache?: boolean; readonly mdm?: "builtin" | "none" } = {},
+): Promise<{ app: Hono; close: () => Promise<void>; storage: OpenedStorage }> {
   const storage = await openStorage({ memory: true, ...(options.cache === false ? { enrollmentCache: false } : {}) });
   await seed?.(storage);
   const config = await loadConfigFile(fileURLToPath(new URL("../examples/byod-simple.yaml", import.meta.url)), { scryptCost: 1_000 });
@@ -85,6 +88,7 @@ async function productApp(seed?: (storage: OpenedStorage) => Promise<void>, opti
     random,
     scryptCost: 1_000,
     identityCa: await identityCa,
+    ...(options.mdm === "none" ? { mdm: async () => new Response(null, { status: 200 }) } : {}),
     log: { info: () => undefined, warn: () => undefined, error: (message) => reportError(message) },
   });
   return { app: adenroll.app, close: () => storage.close(), storage };
@@ -162,7 +166,7 @@ if (parts.has("checkin")) {
         await seedEnrollments(storage.db, spec.size, spec.measured, tokenExpiresAt, Date.now());
         await verifySeed(storage, spec.size, spec.measured, tokenExpiresAt);
       },
-      { cache: spec.cache },
+      { cache: spec.cache, mdm: spec.mdm },
     );
     const seedSeconds = (performance.now() - t0) / 1000;
     closers.push(product.close);

@@ -87,3 +87,19 @@ export async function oauth2Token(fetch: Fetch, input: { readonly url: string; r
   const response = await fetch(new Request(url, { method: "POST", headers, body: formBody(input.form), redirect: "manual" }));
   return toAnswer(response);
 }
+
+/** Enrollment SSO document: the SSO app, its associated domains, and its profile or declarations (steps 5 (Enrollment SSO); https://developer.apple.com/documentation/devicemanagement/enrollmentssodocument). */
+export async function enrollmentSsoDocument(fetch: Fetch, input: { readonly url: string }): Promise<HttpAnswer> {
+  const url = new URL(input.url);
+  const headers = new Headers();
+  const response = await fetch(new Request(url, { method: "GET", headers, body: null, redirect: "follow" }));
+  return toAnswer(response);
+}
+
+/** Enrollment SSO profile: what the document's com.apple.configuration.legacy declaration installs (steps 5 (Enrollment SSO); https://developer.apple.com/documentation/devicemanagement/legacyprofile). */
+export async function enrollmentSsoProfile(fetch: Fetch, input: { readonly url: string }): Promise<HttpAnswer> {
+  const url = new URL(input.url);
+  const headers = new Headers();
+  const response = await fetch(new Request(url, { method: "GET", headers, body: null, redirect: "follow" }));
+  return toAnswer(response);
+}

@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { createActor, waitFor } from "xstate";
 import type { z } from "zod";
-import { EnrollPathParams, ServerWellKnownResponse, SignInSubmission, WebAuthPathParams, WebAuthQuery, WellKnownFailed, WellKnownQuery, buildAuthenticationResultUrl, buildUnrecognizedDevice, checkInEnrollmentId, essoHeader, formatChallenge, isUserChannel, mdmSignatureHeader, parseAuthorization, parseCheckInMessage, parseCommandReport, parseEnrollRequestBody, serverErrors } from "../spec/index.ts";
+import { EnrollPathParams, EssoPathParams, ServerEnrollmentSsoDocument, ServerWellKnownResponse, SignInSubmission, WebAuthPathParams, WebAuthQuery, WellKnownFailed, WellKnownQuery, buildAuthenticationResultUrl, buildUnrecognizedDevice, checkInEnrollmentId, essoDeveloperHeader, essoHeader, formatChallenge, isUserChannel, mdmSignatureHeader, parseAuthorization, parseCheckInMessage, parseCommandReport, parseEnrollRequestBody, serverErrors } from "../spec/index.ts";
 import type { Challenge, ServerError, ServerErrorCode } from "../spec/index.ts";
 import { EnrollmentRecord, serverMachine, stepWithoutActors, toRecord } from "../machines/index.ts";
 import type { AuthorizationFact, EnrollmentLocator, EnrollmentStore, ServerActorImplementations, ServerContext, ServerEvent, ServerInput, ServerReplyKind, SignatureFact, TransactOptions } from "../machines/index.ts";
@@ -12,6 +12,19 @@ export type DiscoveryDecision =
   | { readonly kind: "servers"; readonly document: z.infer<typeof ServerWellKnownResponse> }
   | { readonly kind: "redirect"; readonly location: string }
   | { readonly kind: "well-known-failed"; readonly body: z.infer<typeof WellKnownFailed> };
+
+/** What the host built at start for an organization with Enrollment SSO (ESSO-5). */
+export interface EnrollmentSsoServed {
+  /** The JSON document announced by X-Apple-MDM-ESSO (or -Developer); checked against its schema again before it is sent. */
+  readonly document: z.infer<typeof ServerEnrollmentSsoDocument>;
+  /** The inner profile's bytes, served at /esso/<org>/profile (what the legacy declaration's ProfileURL names). */
+  readonly profile: Uint8Array;
+}
+
+/** What the request tells about the enrollment before anyone signed in: the organization its enroll URL names. */
+export interface ChallengeHint {
+  readonly organization: string | null;
+}
 
 /** Everything the generated server needs from runtime/: storage, effects, clock, randomness. */
 export interface ServerHost {
@@ -25,7 +38,13 @@ export interface ServerHost {
   /** A new access token for the user who is signing in (null: unknown yet); its lifetime may depend on the user's organization. */
   issueToken(now: number, userIdentifier: string | null): Promise<{ readonly token: string; readonly hash: string; readonly expiresAt: number }>;
   discover(query: WellKnownQuery): Promise<DiscoveryDecision>;
-  challengeFor(enrollment: ServerContext): { readonly challenge: Challenge; readonly essoUrl?: string };
+  /** The Enrollment SSO document and profile of the organization a URL names (undefined: it offers none). */
+  enrollmentSso?(organization: string): Promise<EnrollmentSsoServed | undefined>;
+  /**
+   * A 401's challenge, and the Enrollment SSO document's URL to announce beside it: with
+   * X-Apple-MDM-ESSO, or X-Apple-MDM-ESSO-Developer when `essoDeveloper`.
+   */
+  challengeFor(enrollment: ServerContext, hint?: ChallengeHint): { readonly challenge: Challenge; readonly essoUrl?: string; readonly essoDeveloper?: boolean };
   /** The sign-in page, carrying an anti-CSRF token bound to this enrollment. */
   renderSignInPage(enrollment: ServerContext, view: { readonly userIdentifier: string | null; readonly failed: boolean; readonly now: number }): Promise<string>;
   /** Whether a posted anti-CSRF token is one this server issued for this enrollment and has not expired. */
@@ -55,7 +74,7 @@ export interface ServerHost {
   reportError?(error: unknown): void;
 }
 
-type ReplyTable = Readonly<Partial<Record<ServerReplyKind | "servers" | "redirect" | "well-known-failed", { readonly status: number; readonly contentType?: string }>>>;
+type ReplyTable = Readonly<Partial<Record<ServerReplyKind | "servers" | "redirect" | "well-known-failed" | "document", { readonly status: number; readonly contentType?: string }>>>;
 
 /** Statuses and media types per operation and reply, from spec/operations.ts. */
 const replies = {
@@ -65,6 +84,8 @@ const replies = {
   webAuthSubmit: { "authentication-result": { status: 308 }, "sign-in-form": { status: 401, contentType: "text/html; charset=utf-8" }, "error": { status: 400, contentType: "application/problem+json" } },
   checkIn: { "acknowledged": { status: 200 }, "challenge": { status: 401 }, "unrecognized-device": { status: 403, contentType: "application/json" }, "error": { status: 400, contentType: "application/problem+json" } },
   command: { "acknowledged": { status: 200 }, "challenge": { status: 401 }, "unrecognized-device": { status: 403, contentType: "application/json" }, "error": { status: 400, contentType: "application/problem+json" } },
+  enrollmentSsoDocument: { "document": { status: 200, contentType: "application/json" }, "error": { status: 400, contentType: "application/problem+json" } },
+  enrollmentSsoProfile: { "profile": { status: 200, contentType: "application/x-apple-aspen-config" }, "error": { status: 400, contentType: "application/problem+json" } },
 } as const satisfies Record<string, ReplyTable>;
 
 /** Every sign-in and web-authentication error page: no framing, no caching, no referrer, no script, forms only to us and the callback. */
@@ -79,6 +100,8 @@ const pageSecurityHeaders = {
 interface Extras {
   readonly issuedToken?: string;
   readonly userIdentifier?: string | null;
+  /** The organization the enroll URL names (ChallengeHint). */
+  readonly organization?: string | null;
 }
 
 /** The MDM operations the guard knows. */
@@ -181,9 +204,10 @@ export function createServer(host: ServerHost): Hono {
   });
 
   // enroll: Enroll request: first without a token (challenged), then with one (the profile) (steps 4–5, 12–13; https://developer.apple.com/documentation/devicemanagement/implementing-the-simple-authentication-account-driven-enrollment-flow)
-  app.on("POST", "/enroll/:version", async (c) => {
+  app.on("POST", "/enroll/:version/:org?", async (c) => {
     const params = EnrollPathParams.safeParse(c.req.param());
     if (!params.success) return problem({ code: "not-found", detail: issues(params.error) });
+    if (params.data.org !== undefined && (host.enrollmentSso === undefined || (await host.enrollmentSso(params.data.org)) === undefined)) return problem({ code: "not-found", detail: "no such organization" });
     const raw = await readBody(c.req.raw, 65536);
     if (!raw.ok) return problem(raw.error);
     const body = parseEnrollRequestBody(raw.value);
@@ -198,7 +222,7 @@ export function createServer(host: ServerHost): Hono {
     const device = { PRODUCT: body.value.info.PRODUCT, VERSION: body.value.info.VERSION, LANGUAGE: body.value.info.LANGUAGE };
     const event: ServerEvent = { type: "ENROLL", authorization, now, device };
     const create = (): ServerInput => ({ id: host.newReference(), deviceKey: body.value.deviceKey, version: params.data.version, device });
-    const extras: Extras = {};
+    const extras: Extras = { organization: params.data.org ?? null };
     const locators: EnrollmentLocator[] = [{ by: "device-key", deviceKey: body.value.deviceKey }];
     const enrollment = await runEnrollment(host, locators, event, create);
     if (enrollment === null) return problem({ code: "internal" });
@@ -256,6 +280,26 @@ export function createServer(host: ServerHost): Hono {
     return host.handleMdm === undefined ? new Response(null, { status: 200 }) : host.handleMdm(decision.request);
   });
 
+  // enrollmentSsoDocument: Enrollment SSO document: the SSO app, its associated domains, and its profile or declarations (steps 5 (Enrollment SSO); https://developer.apple.com/documentation/devicemanagement/enrollmentssodocument)
+  app.on("GET", "/esso/:org", async (c) => {
+    const params = EssoPathParams.safeParse(c.req.param());
+    if (!params.success) return problem({ code: "not-found", detail: issues(params.error) });
+    const served = host.enrollmentSso === undefined ? undefined : await host.enrollmentSso(params.data.org);
+    if (served === undefined) return problem({ code: "not-found" });
+    const document = ServerEnrollmentSsoDocument.safeParse(served.document);
+    if (!document.success) return problem({ code: "internal", detail: "the Enrollment SSO document does not fit its schema" });
+    return new Response(JSON.stringify(document.data), { status: 200, headers: { "content-type": "application/json" } });
+  });
+
+  // enrollmentSsoProfile: Enrollment SSO profile: what the document's com.apple.configuration.legacy declaration installs (steps 5 (Enrollment SSO); https://developer.apple.com/documentation/devicemanagement/legacyprofile)
+  app.on("GET", "/esso/:org/profile", async (c) => {
+    const params = EssoPathParams.safeParse(c.req.param());
+    if (!params.success) return problem({ code: "not-found", detail: issues(params.error) });
+    const served = host.enrollmentSso === undefined ? undefined : await host.enrollmentSso(params.data.org);
+    if (served === undefined) return problem({ code: "not-found" });
+    return new Response(served.profile.slice(), { status: 200, headers: { "content-type": "application/x-apple-aspen-config" } });
+  });
+
   app.notFound(() => problem({ code: "not-found" }));
   app.onError((error) => {
     host.reportError?.(error);
@@ -306,8 +350,21 @@ type Read<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; 
  * breaks off (the client went away mid-request) is the request's fault: request.invalid, not internal.
  */
 async function readBody(request: Request, maxBytes: number): Promise<Read<Uint8Array>> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
+  const length = request.headers.get("content-length");
+  const declared = Number(length ?? "0");
   if (declared > maxBytes) return { ok: false, error: { code: "request.too-large", detail: `at most ${maxBytes} bytes` } };
+  // A declared length within the limit is read in one go (on Node the server's direct read, far
+  // cheaper than a web stream, which merely touching `request.body` builds); the HTTP layer holds
+  // the body to that length.
+  if (length !== null && /^[0-9]+$/.test(length)) {
+    try {
+      const bytes = new Uint8Array(await request.arrayBuffer());
+      if (bytes.byteLength > maxBytes) return { ok: false, error: { code: "request.too-large", detail: `at most ${maxBytes} bytes` } };
+      return { ok: true, value: bytes };
+    } catch {
+      return { ok: false, error: { code: "request.invalid", detail: "the request body broke off before its end" } };
+    }
+  }
   if (request.body === null) return { ok: true, value: new Uint8Array() };
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -359,6 +416,17 @@ async function authorizationFact(host: ServerHost, value: string | undefined): P
   return presented.kind === "bearer" ? { kind: "bearer", tokenHash: await host.hashToken(presented.token) } : presented;
 }
 
+/** The server machine with a host's actors, built once per set of actors (building it costs more than a check-in). */
+const providedLogic = new WeakMap<ServerActorImplementations, ReturnType<typeof serverMachine.provide>>();
+function logicFor(actors: ServerActorImplementations): ReturnType<typeof serverMachine.provide> {
+  let logic = providedLogic.get(actors);
+  if (logic === undefined) {
+    logic = serverMachine.provide({ actors });
+    providedLogic.set(actors, logic);
+  }
+  return logic;
+}
+
 /**
  * Runs the server machine for one event on the enrollment the locators find (or a new one when
  * `create` is given), waits until its named actors have settled, and stores the result.
@@ -370,7 +438,7 @@ async function runEnrollment(
   create: (() => ServerInput) | undefined,
   options: TransactOptions = {},
 ): Promise<ServerContext | null> {
-  const logic = serverMachine.provide({ actors: host.actors });
+  const logic = logicFor(host.actors);
   return host.store.transact(locators, async (found) => {
     let actor;
     if (found === null || found === undefined) {
@@ -404,9 +472,9 @@ async function answer(host: ServerHost, enrollment: ServerContext | null, table:
   switch (reply.kind) {
     case "challenge": {
       if (enrollment === null) return fail({ code: "internal" });
-      const { challenge, essoUrl } = host.challengeFor(enrollment);
+      const { challenge, essoUrl, essoDeveloper } = host.challengeFor(enrollment, { organization: extras.organization ?? null });
       headers["www-authenticate"] = formatChallenge(challenge);
-      if (essoUrl !== undefined) headers[essoHeader] = essoUrl;
+      if (essoUrl !== undefined) headers[essoDeveloper === true ? essoDeveloperHeader : essoHeader] = essoUrl;
       return new Response(null, { status: spec.status, headers });
     }
     case "profile": {

@@ -46,6 +46,12 @@ function parseStatements(op: OperationSpec, used: Set<string>): string[] {
       `const params = ${name}.safeParse(c.req.param());`,
       `if (!params.success) return ${fail}({ code: "not-found", detail: issues(params.error) });`,
     );
+    // A path naming an organization names one the host serves, or nothing at all.
+    if (op.path.includes("/:org?")) {
+      lines.push(
+        `if (params.data.org !== undefined && (host.enrollmentSso === undefined || (await host.enrollmentSso(params.data.org)) === undefined)) return ${fail}({ code: "not-found", detail: "no such organization" });`,
+      );
+    }
   }
   if (request.query !== undefined) {
     const name = specName(request.query, `${op.id} query`);
@@ -104,7 +110,8 @@ function eventStatements(op: OperationSpec, handling: Extract<Handling, { kind: 
         `const device = { PRODUCT: body.value.info.PRODUCT, VERSION: body.value.info.VERSION, LANGUAGE: body.value.info.LANGUAGE };`,
         `const event: ServerEvent = { type: "ENROLL", authorization, now, device };`,
         `const create = (): ServerInput => ({ id: host.newReference(), deviceKey: body.value.deviceKey, version: params.data.version, device });`,
-        `const extras: Extras = {};`,
+        // The user is not known before sign-in: the organization the BaseURL names picks the first 401's extras.
+        `const extras: Extras = { organization: params.data.org ?? null };`,
       );
       break;
     case "SIGN_IN_PAGE":
@@ -143,14 +150,38 @@ function eventStatements(op: OperationSpec, handling: Extract<Handling, { kind: 
   return lines;
 }
 
-function effectStatements(op: OperationSpec, handling: Extract<Handling, { kind: "effect" }>): string[] {
-  return [
-    `const decision = await host.${handling.effect}(query.data);`,
-    `const answered = answerDiscovery(decision, replies.${op.id});`,
-    `if (answered === null) return problem({ code: "internal", detail: "the discovery decision does not fit its schema" });`,
-    `effectAnswers.put(cacheKey, answered, now);`,
-    `return toResponse(answered);`,
-  ];
+function effectStatements(op: OperationSpec, handling: Extract<Handling, { kind: "effect" }>, used: Set<string>): string[] {
+  if (handling.effect === "discover") {
+    return [
+      `const decision = await host.${handling.effect}(query.data);`,
+      `const answered = answerDiscovery(decision, replies.${op.id});`,
+      `if (answered === null) return problem({ code: "internal", detail: "the discovery decision does not fit its schema" });`,
+      `effectAnswers.put(cacheKey, answered, now);`,
+      `return toResponse(answered);`,
+    ];
+  }
+  // Enrollment SSO: what the host built at start for the organization the path names.
+  const lines = [`const served = host.enrollmentSso === undefined ? undefined : await host.enrollmentSso(params.data.org);`];
+  if (handling.serves === "document") {
+    const response = op.responses.document;
+    if (response?.schema === undefined || response.contentType === undefined) throw new Error(`${op.id}: an Enrollment SSO document needs a schema and a media type`);
+    const name = specName(response.schema, `${op.id} document schema`);
+    used.add(name);
+    lines.push(
+      `if (served === undefined) return problem({ code: "not-found" });`,
+      `const document = ${name}.safeParse(served.document);`,
+      `if (!document.success) return problem({ code: "internal", detail: "the Enrollment SSO document does not fit its schema" });`,
+      `return new Response(JSON.stringify(document.data), { status: ${response.status}, headers: { "content-type": ${literal(response.contentType)} } });`,
+    );
+  } else {
+    const response = op.responses.profile;
+    if (response?.contentType === undefined) throw new Error(`${op.id}: an Enrollment SSO profile needs a media type`);
+    lines.push(
+      `if (served === undefined) return problem({ code: "not-found" });`,
+      `return new Response(served.profile.slice(), { status: ${response.status}, headers: { "content-type": ${literal(response.contentType)} } });`,
+    );
+  }
+  return lines;
 }
 
 /** An effect's answer depends on the query alone: the same query within the TTL gets the same bytes. */
@@ -194,9 +225,9 @@ function mdmParseCase(op: OperationSpec, handling: Extract<Handling, { kind: "md
 
 function route(op: OperationSpec, used: Set<string>): string {
   const { handling } = op;
-  const body = [...(handling.kind === "effect" ? effectCacheStatements() : []), ...(handling.kind === "mdm" ? [] : parseStatements(op, used))];
+  const body = [...(handling.kind === "effect" && handling.effect === "discover" ? effectCacheStatements() : []), ...(handling.kind === "mdm" ? [] : parseStatements(op, used))];
   if (handling.kind === "event") body.push(...eventStatements(op, handling, used));
-  else if (handling.kind === "effect") body.push(...effectStatements(op, handling));
+  else if (handling.kind === "effect") body.push(...effectStatements(op, handling, used));
   else if (handling.kind === "mdm") body.push(...mdmStatements(op));
   return [
     `  // ${op.id}: ${op.summary} (steps ${op.steps}; ${op.source})`,
@@ -213,24 +244,30 @@ export function generateServer(): string {
   const mdmOps = served.flatMap((op) => (op.handling.kind === "mdm" ? [{ op, handling: op.handling }] : []));
   const mdmCases = mdmOps.map(({ op, handling }) => mdmParseCase(op, handling, used));
   const mdmIds = mdmOps.map(({ op }) => literal(op.id)).join(" | ");
-  const discovery: OperationSpec | undefined = served.find((op) => op.handling.kind === "effect");
+  const discovery: OperationSpec | undefined = served.find((op) => op.handling.kind === "effect" && op.handling.effect === "discover");
   const serversSchema = discovery?.responses.servers?.schema;
   const failedSchema = discovery?.responses["well-known-failed"]?.schema;
   if (serversSchema === undefined || failedSchema === undefined) throw new Error("the discovery operation needs servers and well-known-failed schemas");
   const serversName = specName(serversSchema, "servers schema");
   const failedName = specName(failedSchema, "well-known-failed schema");
+  const essoDocument: OperationSpec | undefined = served.find((op) => op.handling.kind === "effect" && op.handling.effect === "enrollmentSso" && op.handling.serves === "document");
+  const essoSchema = essoDocument?.responses.document?.schema;
+  if (essoSchema === undefined) throw new Error("the Enrollment SSO document operation needs a document schema");
+  const essoName = specName(essoSchema, "Enrollment SSO document schema");
   const machine = machineName(serverMachine, "the server machine");
   const valueImports = [
     ...new Set([
       ...used,
       serversName,
       failedName,
+      essoName,
       "buildAuthenticationResultUrl",
       "buildUnrecognizedDevice",
       "checkInEnrollmentId",
       "isUserChannel",
       "mdmSignatureHeader",
       "essoHeader",
+      "essoDeveloperHeader",
       "formatChallenge",
       "parseAuthorization",
       "serverErrors",
@@ -252,6 +289,19 @@ export type DiscoveryDecision =
   | { readonly kind: "redirect"; readonly location: string }
   | { readonly kind: "well-known-failed"; readonly body: z.infer<typeof ${failedName}> };
 
+/** What the host built at start for an organization with Enrollment SSO (ESSO-5). */
+export interface EnrollmentSsoServed {
+  /** The JSON document announced by X-Apple-MDM-ESSO (or -Developer); checked against its schema again before it is sent. */
+  readonly document: z.infer<typeof ${essoName}>;
+  /** The inner profile's bytes, served at /esso/<org>/profile (what the legacy declaration's ProfileURL names). */
+  readonly profile: Uint8Array;
+}
+
+/** What the request tells about the enrollment before anyone signed in: the organization its enroll URL names. */
+export interface ChallengeHint {
+  readonly organization: string | null;
+}
+
 /** Everything the generated server needs from runtime/: storage, effects, clock, randomness. */
 export interface ServerHost {
   readonly store: EnrollmentStore;
@@ -264,7 +314,13 @@ export interface ServerHost {
   /** A new access token for the user who is signing in (null: unknown yet); its lifetime may depend on the user's organization. */
   issueToken(now: number, userIdentifier: string | null): Promise<{ readonly token: string; readonly hash: string; readonly expiresAt: number }>;
   discover(query: WellKnownQuery): Promise<DiscoveryDecision>;
-  challengeFor(enrollment: ServerContext): { readonly challenge: Challenge; readonly essoUrl?: string };
+  /** The Enrollment SSO document and profile of the organization a URL names (undefined: it offers none). */
+  enrollmentSso?(organization: string): Promise<EnrollmentSsoServed | undefined>;
+  /**
+   * A 401's challenge, and the Enrollment SSO document's URL to announce beside it: with
+   * X-Apple-MDM-ESSO, or X-Apple-MDM-ESSO-Developer when \`essoDeveloper\`.
+   */
+  challengeFor(enrollment: ServerContext, hint?: ChallengeHint): { readonly challenge: Challenge; readonly essoUrl?: string; readonly essoDeveloper?: boolean };
   /** The sign-in page, carrying an anti-CSRF token bound to this enrollment. */
   renderSignInPage(enrollment: ServerContext, view: { readonly userIdentifier: string | null; readonly failed: boolean; readonly now: number }): Promise<string>;
   /** Whether a posted anti-CSRF token is one this server issued for this enrollment and has not expired. */
@@ -294,7 +350,7 @@ export interface ServerHost {
   reportError?(error: unknown): void;
 }
 
-type ReplyTable = Readonly<Partial<Record<ServerReplyKind | "servers" | "redirect" | "well-known-failed", { readonly status: number; readonly contentType?: string }>>>;
+type ReplyTable = Readonly<Partial<Record<ServerReplyKind | "servers" | "redirect" | "well-known-failed" | "document", { readonly status: number; readonly contentType?: string }>>>;
 
 /** Statuses and media types per operation and reply, from spec/operations.ts. */
 const replies = {
@@ -313,6 +369,8 @@ const pageSecurityHeaders = {
 interface Extras {
   readonly issuedToken?: string;
   readonly userIdentifier?: string | null;
+  /** The organization the enroll URL names (ChallengeHint). */
+  readonly organization?: string | null;
 }
 
 /** The MDM operations the guard knows. */
@@ -438,8 +496,21 @@ type Read<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; 
  * breaks off (the client went away mid-request) is the request's fault: request.invalid, not internal.
  */
 async function readBody(request: Request, maxBytes: number): Promise<Read<Uint8Array>> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
+  const length = request.headers.get("content-length");
+  const declared = Number(length ?? "0");
   if (declared > maxBytes) return { ok: false, error: { code: "request.too-large", detail: \`at most \${maxBytes} bytes\` } };
+  // A declared length within the limit is read in one go (on Node the server's direct read, far
+  // cheaper than a web stream, which merely touching \`request.body\` builds); the HTTP layer holds
+  // the body to that length.
+  if (length !== null && /^[0-9]+$/.test(length)) {
+    try {
+      const bytes = new Uint8Array(await request.arrayBuffer());
+      if (bytes.byteLength > maxBytes) return { ok: false, error: { code: "request.too-large", detail: \`at most \${maxBytes} bytes\` } };
+      return { ok: true, value: bytes };
+    } catch {
+      return { ok: false, error: { code: "request.invalid", detail: "the request body broke off before its end" } };
+    }
+  }
   if (request.body === null) return { ok: true, value: new Uint8Array() };
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -491,6 +562,17 @@ async function authorizationFact(host: ServerHost, value: string | undefined): P
   return presented.kind === "bearer" ? { kind: "bearer", tokenHash: await host.hashToken(presented.token) } : presented;
 }
 
+/** The server machine with a host's actors, built once per set of actors (building it costs more than a check-in). */
+const providedLogic = new WeakMap<ServerActorImplementations, ReturnType<typeof ${machine}.provide>>();
+function logicFor(actors: ServerActorImplementations): ReturnType<typeof ${machine}.provide> {
+  let logic = providedLogic.get(actors);
+  if (logic === undefined) {
+    logic = ${machine}.provide({ actors });
+    providedLogic.set(actors, logic);
+  }
+  return logic;
+}
+
 /**
  * Runs the server machine for one event on the enrollment the locators find (or a new one when
  * \`create\` is given), waits until its named actors have settled, and stores the result.
@@ -502,7 +584,7 @@ async function runEnrollment(
   create: (() => ServerInput) | undefined,
   options: TransactOptions = {},
 ): Promise<ServerContext | null> {
-  const logic = ${machine}.provide({ actors: host.actors });
+  const logic = logicFor(host.actors);
   return host.store.transact(locators, async (found) => {
     let actor;
     if (found === null || found === undefined) {
@@ -536,9 +618,9 @@ async function answer(host: ServerHost, enrollment: ServerContext | null, table:
   switch (reply.kind) {
     case "challenge": {
       if (enrollment === null) return fail({ code: "internal" });
-      const { challenge, essoUrl } = host.challengeFor(enrollment);
+      const { challenge, essoUrl, essoDeveloper } = host.challengeFor(enrollment, { organization: extras.organization ?? null });
       headers["www-authenticate"] = formatChallenge(challenge);
-      if (essoUrl !== undefined) headers[essoHeader] = essoUrl;
+      if (essoUrl !== undefined) headers[essoDeveloper === true ? essoDeveloperHeader : essoHeader] = essoUrl;
       return new Response(null, { status: spec.status, headers });
     }
     case "profile": {

@@ -13,7 +13,7 @@
 //   POST   /enrollments/:id/unenroll    → { change }                     (UNENROLL: the device then gets 403)
 //   POST   /tokens/revoke               { user } | { enrollment } → { revoked, skipped } (TOKEN_INVALIDATED: 401)
 //   GET    /audit?limit=                → { entries }
-import { Hono, type Context } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { serverErrors, type ServerErrorCode } from "../spec/index.ts";
 import { AdminError, type AdminService } from "./admin.ts";
@@ -32,7 +32,8 @@ export interface AdminApiOptions {
   readonly reportError?: (error: unknown) => void;
 }
 
-type Env = { Variables: { admin: AdminIdentity } };
+/** A request the admin token let through carries who it names. */
+export type AdminEnv = { Variables: { admin: AdminIdentity } };
 
 /** The service checks the password itself (its length); here only the body's shape. */
 const PasswordBody = z.strictObject({ password: z.unknown() });
@@ -51,41 +52,59 @@ export function problem(code: ServerErrorCode, detail?: string): Response {
   return new Response(JSON.stringify({ code, title, ...(detail === undefined ? {} : { detail }) }), { status, headers });
 }
 
-export function createAdminApi(options: AdminApiOptions): Hono<Env> {
-  const { service } = options;
-  const api = new Hono<Env>();
-  const actor = (c: Context<Env>) => `admin:${c.get("admin").name}`;
-
-  api.use("*", async (c, next) => {
-    const admin = await options.authenticate(c.req.header("authorization"));
+/** 401 unless the Authorization header names an admin, who is then the request's (`adminActor`). */
+export function adminAuthorization(authenticate: AdminApiOptions["authenticate"]): MiddlewareHandler<AdminEnv> {
+  return async (c, next) => {
+    const admin = await authenticate(c.req.header("authorization"));
     if (admin === null) return problem("admin.unauthorized");
     c.set("admin", admin);
     await next();
     return undefined;
-  });
+  };
+}
+
+/** Who the audit log names for the request: admin:<token name>. */
+export function adminActor(c: Context<AdminEnv>): string {
+  return `admin:${c.get("admin").name}`;
+}
+
+/** An AdminError as its problem; anything else is reported and answered 500. */
+export function adminErrorAnswer(reportError: AdminApiOptions["reportError"]): (error: Error) => Response {
+  return (error) => {
+    if (error instanceof AdminError) return problem(error.code, error.message);
+    reportError?.(error);
+    return problem("internal");
+  };
+}
+
+export function createAdminApi(options: AdminApiOptions): Hono<AdminEnv> {
+  const { service } = options;
+  const api = new Hono<AdminEnv>();
+
+  api.use("*", adminAuthorization(options.authenticate));
 
   api.get("/users", async () => json(200, { users: await service.listUsers() }));
   api.post("/users", async (c) => {
     const body = await readJson(c.req.raw);
     if (body instanceof Response) return body;
-    return json(201, { user: await service.addUser(actor(c), body) });
+    return json(201, { user: await service.addUser(adminActor(c), body) });
   });
-  api.delete("/users/:user", async (c) => json(200, { user: await service.removeUser(actor(c), c.req.param("user")) }));
+  api.delete("/users/:user", async (c) => json(200, { user: await service.removeUser(adminActor(c), c.req.param("user")) }));
   api.put("/users/:user/password", async (c) => {
     const body = await readJson(c.req.raw);
     if (body instanceof Response) return body;
     const request = PasswordBody.safeParse(body);
     if (!request.success) return problem("admin.invalid", 'expected {"password": "…"}');
-    return json(200, { user: await service.setPassword(actor(c), c.req.param("user"), request.data.password) });
+    return json(200, { user: await service.setPassword(adminActor(c), c.req.param("user"), request.data.password) });
   });
 
   api.get("/enrollments", async (c) => json(200, { enrollments: await service.listEnrollments(queryOf(c.req.raw)) }));
   api.get("/enrollments/:id", async (c) => json(200, { enrollment: await service.showEnrollment(c.req.param("id")) }));
-  api.post("/enrollments/:id/unenroll", async (c) => json(200, { change: await service.unenroll(actor(c), c.req.param("id")) }));
+  api.post("/enrollments/:id/unenroll", async (c) => json(200, { change: await service.unenroll(adminActor(c), c.req.param("id")) }));
   api.post("/tokens/revoke", async (c) => {
     const body = await readJson(c.req.raw);
     if (body instanceof Response) return body;
-    return json(200, await service.revokeTokens(actor(c), body));
+    return json(200, await service.revokeTokens(adminActor(c), body));
   });
 
   api.get("/audit", async (c) => {
@@ -96,11 +115,7 @@ export function createAdminApi(options: AdminApiOptions): Hono<Env> {
   });
 
   api.all("*", () => problem("not-found"));
-  api.onError((error) => {
-    if (error instanceof AdminError) return problem(error.code, error.message);
-    options.reportError?.(error);
-    return problem("internal");
-  });
+  api.onError(adminErrorAnswer(options.reportError));
   return api;
 }
 
@@ -113,11 +128,26 @@ function queryOf(request: Request): Record<string, string> {
 
 /** The body as JSON: application/json, at most adminBodyLimit bytes; otherwise the problem to answer. */
 async function readJson(request: Request): Promise<unknown> {
-  const type = (request.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase();
-  if (type !== "application/json") return problem("admin.invalid", "expected a JSON body (content-type: application/json)");
+  if (mediaTypeOf(request) !== "application/json") return problem("admin.invalid", "expected a JSON body (content-type: application/json)");
+  const bytes = await readBodyBytes(request, adminBodyLimit);
+  if (bytes instanceof Response) return bytes;
+  if (bytes === null) return problem("admin.invalid", "expected a JSON body");
+  return jsonOf(bytes);
+}
+
+/** The request's media type, lower case, without parameters ("" without a content-type). */
+export function mediaTypeOf(request: Request): string {
+  return (request.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+}
+
+/**
+ * The request body's bytes, at most `limit` of them (refused by its content-length first, then as
+ * it streams), null when it has none; otherwise the problem to answer (413, or 400 when it broke off).
+ */
+export async function readBodyBytes(request: Request, limit: number): Promise<Uint8Array | null | Response> {
   const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > adminBodyLimit) return problem("request.too-large", `at most ${adminBodyLimit} bytes`);
-  if (request.body === null) return problem("admin.invalid", "expected a JSON body");
+  if (declared > limit) return problem("request.too-large", `at most ${limit} bytes`);
+  if (request.body === null) return null;
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -130,9 +160,9 @@ async function readJson(request: Request): Promise<unknown> {
     }
     if (next.done) break;
     size += next.value.byteLength;
-    if (size > adminBodyLimit) {
+    if (size > limit) {
       await reader.cancel().catch(() => undefined);
-      return problem("request.too-large", `at most ${adminBodyLimit} bytes`);
+      return problem("request.too-large", `at most ${limit} bytes`);
     }
     chunks.push(next.value);
   }
@@ -142,6 +172,11 @@ async function readJson(request: Request): Promise<unknown> {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
+  return bytes;
+}
+
+/** UTF-8 JSON bytes decoded, or the problem to answer. */
+export function jsonOf(bytes: Uint8Array): unknown {
   try {
     return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch {

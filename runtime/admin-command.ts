@@ -6,60 +6,32 @@
 //                           which no running server may hold), acting as admin:cli.
 // Either way the same admin service decides and audits. Exit codes: 0 done, 1 failed (unreachable,
 // not found, conflict, refused), 2 bad usage. Human-readable lines by default; --json for scripts.
-import { stat } from "node:fs/promises";
-import path from "node:path";
+// The connection, flags, output and exit codes are runtime/admin-cli-common.ts's (shared with
+// `adenroll commands`).
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { serverErrors } from "../spec/index.ts";
 import {
-  AdminError,
   AuditView,
   createAdminService,
   EnrollmentChange,
   EnrollmentView,
   RevokeResult,
   UserView,
-  type AdminErrorCode,
   type AdminService,
   type EnrollmentQuery,
   type RevokeTarget,
 } from "./admin.ts";
-import { adminApiPrefix } from "./admin-api.ts";
-import { newAdminToken, readAdminTokenFile } from "./admin-token.ts";
-import type { RandomBytes } from "./crypto.ts";
-import { defaultDataDir } from "./data-folder.ts";
-import { DataFolderInUseError, lockDataFolder } from "./data-lock.ts";
+import { clockAndRandom, CommandFailure, parseOperation, runOperation, shown, stringFlag, subcommandOf, table, type AdminApiCall, type AdminCommandContext, type DataAccess, type Flags, type Prepared } from "./admin-cli-common.ts";
+import { newAdminToken } from "./admin-token.ts";
 import { readStdinLine } from "./device-command.ts";
-import type { ScryptCost } from "./directory.ts";
-import { messageOf, systemErrorCode } from "./error-text.ts";
+import { messageOf } from "./error-text.ts";
 import { consoleIo, type Io } from "./serve.ts";
-import { openStorage, type OpenedStorage } from "./storage/open-storage.ts";
+import type { OpenedStorage } from "./storage/open-storage.ts";
 
-/** What the commands take from outside besides their arguments (injected by tests). */
-export interface AdminCommandContext {
-  /** The first line of standard input (--password-stdin); default: the process's, without echo on a terminal. */
-  readonly stdin?: () => Promise<string>;
-  /** The environment (ADENROLL_ADMIN_TOKEN); default: the process's. */
-  readonly env?: Readonly<Record<string, string | undefined>>;
-  readonly fetch?: (request: Request) => Promise<Response>;
-  readonly random?: RandomBytes;
-  /** scrypt cost of passwords hashed in direct mode (default: production). */
-  readonly scryptCost?: number | ScryptCost;
-  readonly now?: () => number;
-}
+export type { AdminCommandContext } from "./admin-cli-common.ts";
 
 export const adminCommandNames = ["users", "enrollments", "tokens", "audit", "admin-token"] as const;
-
-const connectionHelp = `Where the data is (one of):
-  --server URL             a running server's admin API; the admin token comes from
-  --admin-token-file FILE    this file, or the ADENROLL_ADMIN_TOKEN environment variable
-  --database URL           a postgres:// database, directly
-  --data DIR               the embedded database in DIR/pglite, directly, when no server holds it
-                           (default ./.adenroll)
-Output:
-  --json                   JSON for scripts instead of lines
-  -h, --help               this help`;
 
 const usages = {
   users: `Usage: adenroll users <add|list|remove|set-password> [options]
@@ -139,15 +111,6 @@ const subcommands: Readonly<Record<string, readonly string[]>> = {
   audit: ["list"],
 };
 
-const connectionOptions = {
-  server: { type: "string" },
-  "admin-token-file": { type: "string" },
-  database: { type: "string" },
-  data: { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
 const specificOptions = {
   "users add": { "managed-apple-id": { type: "string" }, "password-stdin": { type: "boolean" }, "enrollment-type": { type: "string" } },
   "users list": {},
@@ -183,17 +146,6 @@ function isUsageKey(value: string): value is UsageKey {
   return value in usages;
 }
 
-/** A failure with its exit code: 1 (it did not work) or 2 (bad usage). */
-class CommandFailure extends Error {
-  override readonly name = "CommandFailure";
-  constructor(
-    message: string,
-    readonly exitCode: 1 | 2,
-  ) {
-    super(message);
-  }
-}
-
 /** The operations, whether over HTTP or on storage. */
 interface AdminClient {
   listUsers(): Promise<UserView[]>;
@@ -205,95 +157,40 @@ interface AdminClient {
   unenroll(id: string): Promise<EnrollmentChange>;
   revokeTokens(target: RevokeTarget): Promise<RevokeResult>;
   listAudit(limit?: string): Promise<AuditView[]>;
-  close(): Promise<void>;
 }
 
 /** Runs `adenroll <command> …argv` for an administration command; returns the exit code. */
 export async function runAdminCommand(command: string, argv: readonly string[], io: Io = consoleIo, context: AdminCommandContext = {}): Promise<number> {
   if (command === "admin-token") return runAdminToken(argv, io, context);
-  const [sub, ...rest] = argv;
   const group = isUsageKey(command) ? command : undefined;
   if (group === undefined) {
     io.err(`adenroll: unknown command ${JSON.stringify(command)}`);
     return 2;
   }
-  if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {
-    if (sub === undefined) {
-      io.err(usages[group]);
-      return 2;
-    }
-    io.out(usages[group]);
-    return 0;
-  }
+  const subcommand = subcommandOf(argv, usages[group], io);
+  if (typeof subcommand === "number") return subcommand;
+  const { sub, rest } = subcommand;
   const name = `${command} ${sub}`;
   if (!isOperation(name)) {
     io.err(`adenroll ${command}: unknown subcommand ${JSON.stringify(sub)} (one of ${(subcommands[command] ?? []).join(", ")})\n\n${usages[group]}`);
     return 2;
   }
   const help = usages[name];
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...rest], options: { ...connectionOptions, ...specificOptions[name] }, strict: true, allowPositionals: true });
-  } catch (error) {
-    io.err(`adenroll ${name}: ${messageOf(error)}\n\n${help}\n\n${connectionHelp}`);
-    return 2;
-  }
-  const flags = parsed.values;
-  if (flags.help === true) {
-    io.out(`${help}\n\n${connectionHelp}`);
-    return 0;
-  }
+  const parsed = parseOperation(name, rest, specificOptions[name], help, io);
+  if (typeof parsed === "number") return parsed;
   const expected = positionals[name];
   if (parsed.positionals.length !== expected.length) {
     io.err(`adenroll ${name}: expected ${expected.length === 0 ? "no arguments" : expected.join(" ")}, got ${parsed.positionals.length === 0 ? "none" : parsed.positionals.map((p) => JSON.stringify(p)).join(" ")}\n\n${help}`);
     return 2;
   }
-  const json = flags.json === true;
-  let client: AdminClient | undefined;
-  try {
-    const request = await operationOf(name, parsed.positionals, flags, context);
-    client = await connect(flags, io, context);
-    const result = await request.run(client);
-    if (json) io.out(JSON.stringify(result.json, null, 2));
-    else for (const line of result.lines) io.out(line);
-    return 0;
-  } catch (error) {
-    if (error instanceof CommandFailure) {
-      io.err(`adenroll ${name}: ${error.message}`);
-      return error.exitCode;
-    }
-    if (error instanceof AdminError) {
-      io.err(`adenroll ${name}: ${error.message} (${error.code})`);
-      return error.code === "admin.invalid" ? 2 : 1;
-    }
-    io.err(`adenroll ${name}: ${messageOf(error)}`);
-    return 1;
-  } finally {
-    await client?.close().catch(() => undefined);
-  }
+  return runOperation(name, parsed.flags, io, context, adminAccess, () => operationOf(name, parsed.positionals, parsed.flags, context));
 }
 
 // ---------------------------------------------------------------------------------------------
 // The operations
 
-interface Outcome {
-  readonly json: unknown;
-  readonly lines: readonly string[];
-}
-
-interface Prepared {
-  run(client: AdminClient): Promise<Outcome>;
-}
-
-type Flags = { readonly [key: string]: unknown };
-
-function stringFlag(flags: Flags, name: string): string | undefined {
-  const value = flags[name];
-  return typeof value === "string" ? value : undefined;
-}
-
 /** Reads what the operation needs (a password from stdin, say) before anything is opened. */
-async function operationOf(name: Operation, args: readonly string[], flags: Flags, context: AdminCommandContext): Promise<Prepared> {
+async function operationOf(name: Operation, args: readonly string[], flags: Flags, context: AdminCommandContext): Promise<Prepared<AdminClient>> {
   const [first = ""] = args;
   const readPassword = async (): Promise<string> => {
     const password = await (context.stdin ?? readPasswordLine)();
@@ -406,73 +303,13 @@ async function operationOf(name: Operation, args: readonly string[], flags: Flag
 // ---------------------------------------------------------------------------------------------
 // Reaching the data
 
-async function connect(flags: Flags, io: Io, context: AdminCommandContext): Promise<AdminClient> {
-  const server = stringFlag(flags, "server");
-  const database = stringFlag(flags, "database");
-  const data = stringFlag(flags, "data");
-  const tokenFile = stringFlag(flags, "admin-token-file");
-  if (server !== undefined) {
-    if (database !== undefined || data !== undefined) throw new CommandFailure("--server talks to a running server: it does not go with --database or --data", 2);
-    return remoteClient(server, await adminToken(tokenFile, context), io, context);
-  }
-  if (tokenFile !== undefined) throw new CommandFailure("--admin-token-file goes with --server", 2);
-  if (database !== undefined && data !== undefined) throw new CommandFailure("give one of --database or --data", 2);
-  if (database !== undefined) {
-    if (!/^postgres(ql)?:\/\//i.test(database)) throw new CommandFailure(`--database must be a postgres:// URL, got ${JSON.stringify(database)}`, 2);
-    return directClient(await openStorage({ database }).catch(unreachable("the database")), async () => undefined, context);
-  }
-  const dataDir = path.resolve(data ?? defaultDataDir);
-  const pgliteDir = path.join(dataDir, "pglite");
-  try {
-    await stat(pgliteDir);
-  } catch (error) {
-    if (systemErrorCode(error) === "ENOENT") throw new CommandFailure(`no embedded database in ${pgliteDir} (has \`adenroll serve --data ${dataDir}\` run there? or give --server / --database)`, 1);
-    throw error;
-  }
-  let lock;
-  try {
-    lock = await lockDataFolder(dataDir, "an adenroll admin command");
-  } catch (error) {
-    if (error instanceof DataFolderInUseError) throw new CommandFailure(`${error.message}: while a server runs, use --server URL`, 1);
-    throw error;
-  }
-  try {
-    const storage = await openStorage({ dataDir: pgliteDir });
-    return directClient(storage, () => lock.release(), context);
-  } catch (error) {
-    await lock.release();
-    throw error;
-  }
-}
-
-function unreachable(what: string) {
-  return (error: unknown): never => {
-    throw new CommandFailure(`cannot reach ${what}: ${messageOf(error)}`, 1);
-  };
-}
-
-async function adminToken(file: string | undefined, context: AdminCommandContext): Promise<string> {
-  if (file !== undefined) {
-    try {
-      return await readAdminTokenFile(file);
-    } catch (error) {
-      throw new CommandFailure(`cannot read the admin token: ${messageOf(error)}`, 2);
-    }
-  }
-  const fromEnv = (context.env ?? process.env)["ADENROLL_ADMIN_TOKEN"]?.trim();
-  if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
-  throw new CommandFailure("--server needs the admin token: --admin-token-file FILE or the ADENROLL_ADMIN_TOKEN environment variable", 2);
-}
-
-/** Acts on storage directly, as admin:cli. */
-function directClient(storage: OpenedStorage, release: () => Promise<void>, context: AdminCommandContext): AdminClient {
+/** Acts on storage directly, as `actor`. */
+function directClient(storage: OpenedStorage, actor: string, context: AdminCommandContext): AdminClient {
   const service: AdminService = createAdminService({
     storage,
-    ...(context.now === undefined ? {} : { now: context.now }),
-    ...(context.random === undefined ? {} : { random: context.random }),
+    ...clockAndRandom(context),
     ...(context.scryptCost === undefined ? {} : { scryptCost: context.scryptCost }),
   });
-  const actor = "admin:cli";
   return {
     listUsers: () => service.listUsers(),
     addUser: (input) => service.addUser(actor, input),
@@ -483,50 +320,11 @@ function directClient(storage: OpenedStorage, release: () => Promise<void>, cont
     unenroll: (id) => service.unenroll(actor, id),
     revokeTokens: (target) => service.revokeTokens(actor, target),
     listAudit: (limit) => service.listAudit(limit),
-    async close() {
-      try {
-        await storage.close();
-      } finally {
-        await release();
-      }
-    },
   };
 }
 
 /** Talks to a running server's admin API. */
-function remoteClient(server: string, token: string, io: Io, context: AdminCommandContext): AdminClient {
-  const origin = URL.parse(server);
-  if (origin === null || (origin.protocol !== "http:" && origin.protocol !== "https:")) throw new CommandFailure(`--server must be an http(s) URL, got ${JSON.stringify(server)}`, 2);
-  const loopback = ["localhost", "127.0.0.1", "[::1]"].includes(origin.hostname);
-  if (origin.protocol === "http:" && !loopback) io.err(`adenroll: WARNING: ${origin.origin} is plain http: the admin token and any password cross the network unencrypted`);
-  const base = `${server.replace(/\/+$/, "")}${adminApiPrefix}`;
-  const send = context.fetch ?? ((request: Request) => fetch(request));
-
-  async function call<S extends z.ZodType>(method: string, route: string, schema: S, body?: unknown): Promise<z.output<S>> {
-    const request = new Request(`${base}${route}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    let response: Response;
-    try {
-      response = await send(request);
-    } catch (error) {
-      throw new CommandFailure(`cannot reach ${origin?.origin ?? server}: ${messageOf(error)}`, 1);
-    }
-    const text = await response.text();
-    let value: unknown;
-    try {
-      value = text === "" ? null : JSON.parse(text);
-    } catch {
-      throw new CommandFailure(`${request.method} ${route} → ${response.status}: the answer is not JSON (is ${server} an adenroll server?)`, 1);
-    }
-    if (!response.ok) throw problemOf(response.status, value);
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) throw new CommandFailure(`${request.method} ${route} → ${response.status}: an answer this client does not understand`, 1);
-    return parsed.data;
-  }
-
+function remoteClient(call: AdminApiCall): AdminClient {
   const user = (id: string) => `/users/${encodeURIComponent(id)}`;
   const enrollment = (id: string) => `/enrollments/${encodeURIComponent(id)}`;
   return {
@@ -544,9 +342,15 @@ function remoteClient(server: string, token: string, io: Io, context: AdminComma
     unenroll: async (id) => (await call("POST", `${enrollment(id)}/unenroll`, changeAnswer)).change,
     revokeTokens: (target) => call("POST", "/tokens/revoke", RevokeResult, target),
     listAudit: async (limit) => (await call("GET", `/audit${limit === undefined ? "" : `?limit=${encodeURIComponent(limit)}`}`, auditAnswer)).entries,
-    close: async () => undefined,
   };
 }
+
+const adminAccess: DataAccess<AdminClient> = {
+  holder: "an adenroll admin command",
+  plainHttpRisk: "the admin token and any password cross the network unencrypted",
+  direct: directClient,
+  remote: remoteClient,
+};
 
 const usersAnswer = z.object({ users: z.array(UserView) });
 const userAnswer = z.object({ user: UserView });
@@ -554,25 +358,6 @@ const enrollmentsAnswer = z.object({ enrollments: z.array(EnrollmentView) });
 const enrollmentAnswer = z.object({ enrollment: EnrollmentView });
 const changeAnswer = z.object({ change: EnrollmentChange });
 const auditAnswer = z.object({ entries: z.array(AuditView) });
-const Problem = z.object({ code: z.string(), detail: z.string().optional(), title: z.string().optional() });
-
-const adminCodes: readonly string[] = ["admin.not-found", "admin.invalid", "admin.conflict"] satisfies AdminErrorCode[];
-
-function isAdminCode(code: string): code is AdminErrorCode {
-  return adminCodes.includes(code);
-}
-
-/** A problem answer as the error the direct mode would have thrown. */
-function problemOf(status: number, value: unknown): Error {
-  const p = Problem.safeParse(value);
-  if (!p.success) return new CommandFailure(`the server answered ${status}`, 1);
-  const { code } = p.data;
-  const text = p.data.detail ?? p.data.title ?? (code in serverErrors ? code : `status ${status}`);
-  if (isAdminCode(code)) return new AdminError(code, text);
-  if (code === "admin.unauthorized") return new CommandFailure(`the server refused the admin token (${code})`, 1);
-  return new CommandFailure(`${text} (${code})`, 1);
-}
-
 // ---------------------------------------------------------------------------------------------
 // admin-token
 
@@ -615,17 +400,6 @@ async function runAdminToken(argv: readonly string[], io: Io, context: AdminComm
 
 // ---------------------------------------------------------------------------------------------
 // Output
-
-/** A value from storage or the network as a terminal shows it: control characters escaped. */
-function shown(value: string): string {
-  return value.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
-  const cells = [header, ...rows].map((row) => row.map(shown));
-  const widths = header.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? "").length)));
-  return cells.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join("  ").trimEnd());
-}
 
 function describeUser(user: UserView): string {
   return `${shown(user.userIdentifier)} (${shown(user.managedAppleId)}; ${user.enrollmentType ?? "the domain's enrollment type"}; ${user.hasPassword ? "with a password" : "no password"})`;

@@ -1,9 +1,11 @@
 // The `adenroll` command: `serve` (the enrollment server), `device` (a simulated device enrolling
 // over HTTP), `hash-password` (a scrypt hash for the config's users) and the administration commands
 // (`users`, `enrollments`, `tokens`, `audit`, `admin-token`: runtime/admin-command.ts;
-// `commands`: runtime/commands-command.ts). On Node it runs through
+// `commands`: runtime/commands-command.ts) and `abm` (the service-discovery URL at Apple Business
+// Manager: runtime/abm-command.ts). On Node it runs through
 // bin/adenroll.mjs (tsx); Deno runs this file directly: `deno run -A runtime/cli.ts serve`.
 import process from "node:process";
+import { runAbmCommand } from "./abm-command.ts";
 import { runAdminCommand, type AdminCommandContext } from "./admin-command.ts";
 import { runCommandsCommand } from "./commands-command.ts";
 import { runDeviceCommand } from "./device-command.ts";
@@ -27,6 +29,9 @@ Administration (of a running server with --server URL, or of its storage with --
   admin-token    print a new admin API token and its hash for the config
   commands       queue MDM commands for an enrolled device, read what it answered
 
+Apple Business / School Manager (with the organization's server token):
+  abm            register, show or clear the service-discovery URL devices fall back to
+
 Run \`adenroll <command> --help\` for a command's options.`;
 
 /** The runtime's HTTP listener: Deno.serve on Deno, @hono/node-server on Node. */
@@ -46,6 +51,8 @@ export async function main(argv: readonly string[], io: Io = consoleIo, context:
       return runAdminCommand(command, rest, io, context);
     case "commands":
       return runCommandsCommand(rest, io, context);
+    case "abm":
+      return runAbmCommand(rest, io, context);
     case "serve":
       return runServe(rest, await platformListen(), io);
     case "device":

@@ -22,13 +22,22 @@
 //                         none: one is generated into the data folder at first start
 //   upstream              proxy mode: the MDM that answers the MDM requests adenroll authorized
 //                         (runtime/proxy.ts; the CLI's --upstream wins)
+//   organizations[].enrollmentSso
+//                         Enrollment SSO: the SSO app, its extension, certificates (PEM files) and
+//                         optional declarations; the document is built and checked at load (ESSO-5)
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import {
+  buildEnrollmentSsoDocument,
+  enrollmentSsoSettingsProblems,
   EnrollmentVersion,
   isFqdn,
+  OrganizationSlug,
+  type EnrollmentSsoSettings,
+  type EssoCertificateInput,
+  type PlistValue,
   isManagedAppleID,
   parseCertificate,
   splitUserIdentifier,
@@ -41,7 +50,7 @@ import { hashPasswordScrypt, parsePasswordHash, type ScryptCost } from "./direct
 import { loadPemCertificates } from "./device-signature.ts";
 import { readIdentityCa, type IdentityCa } from "./identity-ca.ts";
 import { loadProfileSigner, type ProfileSigningMaterial } from "./profile-signing.ts";
-import type { ProfileAnchor } from "./server-host.ts";
+import { organizationSlugFromName, type ProfileAnchor } from "./server-host.ts";
 import type { SeedUser } from "./user-directory.ts";
 import { messageOf, systemErrorCode } from "./error-text.ts";
 import { upstreamUrlProblem } from "./proxy.ts";
@@ -88,6 +97,67 @@ const Authentication = z.string().superRefine((value, ctx) => {
   });
 });
 
+/** A value the extension receives as it is: what a plist holds, from JSON or YAML (no null). */
+type ExtensionDataValue = string | number | boolean | ExtensionDataValue[] | { [key: string]: ExtensionDataValue };
+const ExtensionDataValue: z.ZodType<ExtensionDataValue> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.array(ExtensionDataValue), z.record(z.string(), ExtensionDataValue)]),
+);
+
+const SsoExtension = z
+  .strictObject({
+    /** The bundle id of the app extension that performs SSO (ExtensionIdentifier). */
+    identifier: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, "expected the bundle id of the SSO app extension, e.g. com.example.sso.extension"),
+    /** The extension's team (10 characters); checks the developer App IDs (iOS ignores TeamIdentifier). */
+    teamIdentifier: z.string().regex(/^[A-Z0-9]{10}$/, "expected a 10-character team id such as ABCDE12345").optional(),
+    type: z.enum(["Redirect", "Credential"]),
+    /** Redirect only, and required there: identity-provider URL prefixes. */
+    urls: z.array(z.string()).min(1, "expected at least one URL").optional(),
+    /** Credential only. */
+    realm: z.string().min(1).optional(),
+    /** Credential only, and required there: host or domain names (".example.com" matches subdomains). */
+    hosts: z.array(z.string()).min(1, "expected at least one host").optional(),
+    extensionData: z.record(z.string(), ExtensionDataValue).optional(),
+  })
+  .superRefine((ext, ctx) => {
+    const wrong = (key: "urls" | "realm" | "hosts", message: string) => ctx.addIssue({ code: "custom", path: [key], message });
+    if (ext.type === "Redirect") {
+      if (ext.urls === undefined) wrong("urls", "required for a Redirect extension: the identity provider's URL prefixes");
+      if (ext.hosts !== undefined) wrong("hosts", "only for a Credential extension (a Redirect extension uses urls)");
+      if (ext.realm !== undefined) wrong("realm", "only for a Credential extension (a Redirect extension uses urls)");
+    } else {
+      if (ext.hosts === undefined) wrong("hosts", "required for a Credential extension: the hosts or domains it authenticates");
+      if (ext.urls !== undefined) wrong("urls", "only for a Redirect extension (a Credential extension uses hosts and realm)");
+    }
+  });
+
+const EnrollmentSso = z
+  .strictObject({
+    /** The developer document (X-Apple-MDM-ESSO-Developer, honoured only with the device's developer setting on). */
+    developer: z.boolean().default(false),
+    /** The SSO app's App Store id; required unless developer. */
+    iTunesStoreID: z.int().positive().optional(),
+    associatedDomains: z.array(z.string().regex(/^\S+$/, "expected an associated domain such as authsrv:login.example.com")).optional(),
+    associatedDomainsEnableDirectDownloads: z.boolean().optional(),
+    /** Developer only, and required there: TEAMID.bundle.id of the apps. */
+    appIds: z.array(z.string().regex(/^[A-Z0-9]{10}\.[A-Za-z0-9][A-Za-z0-9.-]*$/, "expected TEAMID.bundle.id, e.g. ABCDE12345.com.example.sso")).min(1, "expected at least one App ID").optional(),
+    /** Developer declarations: the app's bundle id (default: the first App ID without its team). */
+    bundleId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, "expected a bundle id").optional(),
+    extension: SsoExtension,
+    /** PEM files: one com.apple.security.root payload per certificate, beside the SSO payload. */
+    certificates: z.array(fileRef).default([]),
+    /** Also send Declarations (iOS/iPadOS 18.4, visionOS 2.4); the profile is then served at /esso/<slug>/profile. */
+    declarations: z.boolean().default(false),
+  })
+  .superRefine((sso, ctx) => {
+    if (sso.developer) {
+      if (sso.appIds === undefined) ctx.addIssue({ code: "custom", path: ["appIds"], message: "required with developer: true (the developer document's App IDs)" });
+    } else {
+      if (sso.iTunesStoreID === undefined) ctx.addIssue({ code: "custom", path: ["iTunesStoreID"], message: "required: the App Store id of the SSO app (only the developer document may leave it out)" });
+      if (sso.appIds !== undefined) ctx.addIssue({ code: "custom", path: ["appIds"], message: "AppIDs appear only in the developer document: set developer: true, or remove appIds" });
+      if (sso.bundleId !== undefined) ctx.addIssue({ code: "custom", path: ["bundleId"], message: "only for developer: true (the standard document names the app by iTunesStoreID)" });
+    }
+  });
+
 const Organization = z.strictObject({
   /** Shown on the sign-in page and in the profile (PayloadOrganization). */
   name: z.string().min(1),
@@ -98,6 +168,10 @@ const Organization = z.strictObject({
   overrides: z.record(userIdentifier, EnrollmentVersion).default({}),
   /** How long its people's access tokens last; short forces periodic re-authentication. Default: the top-level one. */
   tokenLifetimeSeconds: z.int().min(60).max(30 * 86_400).optional(),
+  /** Its name in URLs (/enroll/<version>/<slug>, /esso/<slug>); default: made from its name. */
+  slug: OrganizationSlug.optional(),
+  /** Enrollment SSO (PROTOCOL.md §3): announced on the first 401 of its enrollments, served at /esso/<slug>. */
+  enrollmentSso: EnrollmentSso.optional(),
 });
 
 const User = z
@@ -234,6 +308,20 @@ export const ConfigFile = z
         }
       }
     });
+    const essoSlugs = new Map<string, number>();
+    config.organizations.forEach((org, i) => {
+      if (org.enrollmentSso === undefined) return;
+      const slug = org.slug ?? organizationSlugFromName(org.name);
+      const first = essoSlugs.get(slug);
+      if (!OrganizationSlug.safeParse(slug).success) {
+        ctx.addIssue({ code: "custom", path: ["organizations", i, "slug"], message: `required: its name makes no usable URL name (${JSON.stringify(slug)}); set lower-case letters, digits and hyphens` });
+      } else if (first !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["organizations", i, "slug"], message: `"${slug}" is also organizations[${first}]'s URL name; give each organization with enrollmentSso a slug of its own` });
+      } else essoSlugs.set(slug, i);
+      if (URL.parse(config.publicBaseUrl)?.protocol !== "https:") {
+        ctx.addIssue({ code: "custom", path: ["organizations", i, "enrollmentSso"], message: "needs an https publicBaseUrl: devices fetch the Enrollment SSO document only over https (ESSO-1)" });
+      }
+    });
     const adminNames = new Map<string, number>();
     config.admin?.tokens.forEach((token, i) => {
       const first = adminNames.get(token.name);
@@ -264,6 +352,9 @@ export interface OrganizationConfig {
   readonly domains: Readonly<Record<string, EnrollmentVersion>>;
   readonly overrides: Readonly<Record<string, EnrollmentVersion>>;
   readonly tokenLifetimeSeconds?: number;
+  readonly slug?: string;
+  /** With its certificates read; checked by building the document at load (ESSO-5). */
+  readonly enrollmentSso?: EnrollmentSsoSettings;
 }
 
 export interface AdenrollConfig {
@@ -494,6 +585,64 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
     warnings.push("profile.signMessage is not true: Macs' device-channel requests, which carry no token, will be refused (ONGOING-12); set it to verify every MDM request's Mdm-Signature");
   }
 
+  // Enrollment SSO: certificates read, and each document built once here so that a bad setting
+  // is refused at load with its path (the server builds it again, with its real UUIDs and URLs).
+  const enrollmentSso = new Map<number, EnrollmentSsoSettings>();
+  for (const [i, org] of c.organizations.entries()) {
+    const sso = org.enrollmentSso;
+    if (sso === undefined) continue;
+    const at = `organizations[${i}].enrollmentSso`;
+    const certificates: EssoCertificateInput[] = [];
+    for (const [j, file] of sso.certificates.entries()) {
+      const pem = await read(`${at}.certificates[${j}]`, file);
+      if (pem === undefined) continue;
+      const ders = safePem(pem);
+      if (ders.length === 0) issues.push({ path: `${at}.certificates[${j}]`, message: `expected PEM certificates in ${file}, found none` });
+      for (const der of ders) {
+        const cert = parseCertificate(der);
+        if (!cert.ok) issues.push({ path: `${at}.certificates[${j}]`, message: `a certificate in ${file} cannot be read: ${cert.error.detail}` });
+        else certificates.push({ kind: "root", data: der, name: commonNameOf(cert.value.subject) ?? "Trusted certificate" });
+      }
+    }
+    const ext = sso.extension;
+    const extensionData: Record<string, PlistValue> | undefined = ext.extensionData;
+    const settings: EnrollmentSsoSettings = {
+      developer: sso.developer,
+      ...(sso.iTunesStoreID === undefined ? {} : { iTunesStoreID: sso.iTunesStoreID }),
+      ...(sso.associatedDomains === undefined ? {} : { associatedDomains: sso.associatedDomains }),
+      ...(sso.associatedDomainsEnableDirectDownloads === undefined ? {} : { associatedDomainsEnableDirectDownloads: sso.associatedDomainsEnableDirectDownloads }),
+      ...(sso.appIds === undefined ? {} : { appIds: sso.appIds }),
+      ...(sso.bundleId === undefined ? {} : { bundleId: sso.bundleId }),
+      extension: {
+        identifier: ext.identifier,
+        type: ext.type,
+        ...(ext.teamIdentifier === undefined ? {} : { teamIdentifier: ext.teamIdentifier }),
+        ...(ext.urls === undefined ? {} : { urls: ext.urls }),
+        ...(ext.realm === undefined ? {} : { realm: ext.realm }),
+        ...(ext.hosts === undefined ? {} : { hosts: ext.hosts }),
+        ...(extensionData === undefined ? {} : { extensionData }),
+      },
+      certificates,
+      declarations: sso.declarations,
+    };
+    enrollmentSso.set(i, settings);
+    // Each problem of the settings at its own key; then the document itself (Apple's schemas).
+    const problems = enrollmentSsoSettingsProblems(settings);
+    for (const problem of problems) {
+      const split = /^([A-Za-z0-9_.[\]]+): (.*)$/.exec(problem);
+      issues.push(split === null ? { path: at, message: problem } : { path: `${at}.${split[1] ?? ""}`, message: split[2] ?? "" });
+    }
+    if (problems.length > 0 || URL.parse(c.publicBaseUrl)?.protocol !== "https:") continue;
+    const trial = buildEnrollmentSsoDocument({
+      ...settings,
+      organizationName: org.name,
+      identifierPrefix: c.profile.identifierPrefix,
+      uuids: { profile: placeholderUuid, extension: placeholderUuid, certificates: certificates.map(() => placeholderUuid) },
+      profileUrl: `${c.publicBaseUrl.replace(/\/+$/, "")}/esso/${org.slug ?? organizationSlugFromName(org.name)}/profile`,
+    });
+    if (!trial.ok) issues.push({ path: at, message: `${trial.error.detail} (${trial.error.ruleId})` });
+  }
+
   // The test device CA.
   let testDeviceCa: Uint8Array | undefined;
   if (c.deviceTrust.testDeviceCa !== undefined) {
@@ -515,13 +664,18 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
     source,
     publicBaseUrl: c.publicBaseUrl.replace(/\/+$/, ""),
     organizationName: c.organizationName ?? c.organizations[0]?.name ?? "adenroll",
-    organizations: c.organizations.map((o) => ({
-      name: o.name,
-      authentication: "simple" as const,
-      domains: Object.fromEntries(Object.entries(o.domains).map(([d, v]) => [d.toLowerCase(), v])),
-      overrides: o.overrides,
-      ...(o.tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds: o.tokenLifetimeSeconds }),
-    })),
+    organizations: c.organizations.map((o, i) => {
+      const sso = enrollmentSso.get(i);
+      return {
+        name: o.name,
+        authentication: "simple" as const,
+        domains: Object.fromEntries(Object.entries(o.domains).map(([d, v]) => [d.toLowerCase(), v])),
+        overrides: o.overrides,
+        ...(o.tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds: o.tokenLifetimeSeconds }),
+        ...(o.slug === undefined ? {} : { slug: o.slug }),
+        ...(sso === undefined ? {} : { enrollmentSso: sso }),
+      };
+    }),
     users,
     ...(c.discovery === undefined ? {} : { discoveryFailedMessage: c.discovery.failedMessage }),
     profile: {
@@ -581,6 +735,9 @@ function safePem(pem: string): Uint8Array[] {
     return [];
   }
 }
+
+/** Stands in for the payload UUIDs while a document is built only to be checked. */
+const placeholderUuid = "00000000-0000-4000-8000-000000000000";
 
 function commonNameOf(subject: string): string | undefined {
   return /(?:^|,\s*)CN=([^,]+)/.exec(subject)?.[1];

@@ -44,7 +44,7 @@ import { identityFromPkcs12, signMdmMessage, type Pkcs12Identity } from "./mdm-s
 import { signInPerson, type Credentials } from "./person.ts";
 import { consoleIo, type Io } from "./serve.ts";
 import { issueDeviceIdentity, signEnrollBody } from "./test-device-ca.ts";
-import { messageOf } from "./error-text.ts";
+import { fetchFailureOf, messageOf } from "./error-text.ts";
 
 export const deviceUsage = `Usage: adenroll device --user USER@DOMAIN [--password PW | --password-stdin] [options]
 
@@ -253,8 +253,7 @@ export async function runDevice(options: DeviceRunOptions, io: Io = consoleIo): 
     try {
       response = await baseFetch(sent);
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      io.out(`      ${sent.method} ${shownUrl(sent.url)} → failed: ${cause?.code ?? cause?.message ?? messageOf(error)}`);
+      io.out(`      ${sent.method} ${shownUrl(sent.url)} → failed: ${fetchFailureOf(error)}`);
       throw error;
     }
     // MDM requests get their own line, with the message (see mdmLine).

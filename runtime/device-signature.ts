@@ -48,6 +48,7 @@
 // (the body, and the signer's certificate), the crypto running concurrently. The signer's own
 // certificate is never cached: a bench repeating one body measures what a new device costs.
 import { parseCertificate, parseSignedData, signerKey, type CertificateInfo, type CmsSigner, type SignedDataInfo } from "../spec/cms.ts";
+import { arrayBufferBacked } from "./crypto.ts";
 import { err, ok, type Result } from "../spec/result.ts";
 
 export interface TrustAnchor {
@@ -593,7 +594,7 @@ function bytesKey(bytes: Uint8Array): string {
   return `${(h >>> 0).toString(36)}.${bytes.length}`;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -607,11 +608,18 @@ function base64url(bytes: Uint8Array): string {
 
 /** WebCrypto takes ArrayBuffer-backed views. */
 function buffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
+  return arrayBufferBacked(bytes) ? bytes : new Uint8Array(bytes);
 }
 
-/** One definite-length DER element with a one-byte tag (enough for keys and ECDSA signatures). */
-function tlv(buf: Uint8Array, pos: number, limit: number): { tag: number; contentStart: number; end: number } | undefined {
+/** A DER element's tag, where its content starts and where it ends (offsets into its buffer). */
+export interface Tlv {
+  readonly tag: number;
+  readonly contentStart: number;
+  readonly end: number;
+}
+
+/** One definite-length DER element with a one-byte tag inside [pos, limit) (enough for keys, ECDSA signatures and certificates). */
+export function tlv(buf: Uint8Array, pos: number, limit: number): Tlv | undefined {
   if (pos + 2 > limit) return undefined;
   const tag = buf[pos] ?? 0;
   if ((tag & 0x1f) === 0x1f) return undefined;

@@ -8,3 +8,9 @@ export function messageOf(error: unknown): string {
 export function systemErrorCode(error: unknown): string | undefined {
   return typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : undefined;
 }
+
+/** Why a fetch failed: its cause's system code or message (undici puts the reason in `cause`), else its own message. */
+export function fetchFailureOf(error: unknown): string {
+  const cause = typeof error === "object" && error !== null && "cause" in error ? error.cause : undefined;
+  return systemErrorCode(cause) ?? (cause instanceof Error ? cause.message : messageOf(error));
+}

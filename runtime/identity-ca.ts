@@ -92,8 +92,8 @@ export function readIdentityCa(certificatePem: string, privateKeyPem: string): I
   if (keyBlock === undefined) throw new Error("no PRIVATE KEY or RSA PRIVATE KEY block");
   const cert = forge.pki.certificateFromPem(certBlock);
   const key = forge.pki.privateKeyFromPem(keyBlock);
-  const certKey = cert.publicKey as forge.pki.rsa.PublicKey;
-  if (certKey.n === undefined || certKey.n.compareTo(key.n) !== 0 || certKey.e.compareTo(key.e) !== 0) {
+  const certKey = cert.publicKey;
+  if (!isRsaPublicKey(certKey) || !isRsaPrivateKey(key) || certKey.n.compareTo(key.n) !== 0 || certKey.e.compareTo(key.e) !== 0) {
     throw new Error("the private key does not belong to the CA certificate");
   }
   return fromForge(forge.pki.certificateToPem(cert), keyBlock);
@@ -137,7 +137,8 @@ export function identityIssuer(ca: IdentityCa, options: IssueOptions = {}): (req
   const now = options.now ?? Date.now;
   const random = options.random ?? secureRandomBytes;
   const caCert = forge.pki.certificateFromPem(ca.certificatePem);
-  const caKey = forge.pki.privateKeyFromPem(ca.privateKeyPem) as forge.pki.rsa.PrivateKey;
+  const caKey = forge.pki.privateKeyFromPem(ca.privateKeyPem);
+  if (!isRsaPrivateKey(caKey)) throw new Error("the identity CA's key is not an RSA key");
   return async (request) => {
     const key = await generateRsaKey(options.keyBits ?? 2048);
     const cert = forge.pki.createCertificate();
@@ -180,13 +181,23 @@ export function readPkcs12(data: Uint8Array, password: string): { readonly certi
 }
 
 async function generateRsaKey(bits: number): Promise<forge.pki.rsa.PrivateKey> {
-  const pair = (await crypto.subtle.generateKey(
+  const pair = await crypto.subtle.generateKey(
     { name: "RSASSA-PKCS1-v1_5", modulusLength: bits, publicExponent: Uint8Array.of(1, 0, 1), hash: "SHA-256" },
     true,
     ["sign", "verify"],
-  )) as CryptoKeyPair;
+  );
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
-  return forge.pki.privateKeyFromAsn1(forge.asn1.fromDer(forge.util.createBuffer(binaryOf(pkcs8)))) as forge.pki.rsa.PrivateKey;
+  const key = forge.pki.privateKeyFromAsn1(forge.asn1.fromDer(forge.util.createBuffer(binaryOf(pkcs8))));
+  if (!isRsaPrivateKey(key)) throw new Error("WebCrypto generated a key forge does not read as RSA");
+  return key;
+}
+
+function isRsaPrivateKey(key: forge.pki.PrivateKey): key is forge.pki.rsa.PrivateKey {
+  return typeof key === "object" && key !== null && "n" in key && "d" in key;
+}
+
+function isRsaPublicKey(key: forge.pki.PublicKey): key is forge.pki.rsa.PublicKey {
+  return typeof key === "object" && key !== null && "n" in key && "e" in key;
 }
 
 function fromForge(certificatePem: string, privateKeyPem: string): IdentityCa {

@@ -35,7 +35,7 @@ import { Certificate } from "@peculiar/asn1-x509";
 import forge from "node-forge";
 import { parseSignedData } from "../spec/cms.ts";
 import { err, ok, type Result } from "../spec/result.ts";
-import { verifySignedContent, type SignatureErrorCode, type TrustStore } from "./device-signature.ts";
+import { sameBytes, tlv, verifySignedContent, type HashName, type SignatureErrorCode, type Tlv, type TrustStore } from "./device-signature.ts";
 import { readPkcs12 } from "./identity-ca.ts";
 
 export interface MdmSigner {
@@ -228,25 +228,25 @@ function decodeHeader(header: string | null | undefined): Result<Uint8Array, Mdm
  * of a verification.
  */
 function certificateFields(der: Uint8Array): { notBefore: number; notAfter: number; commonName: string | null } | undefined {
-  const cert = element(der, 0, der.length);
-  const tbs = cert && element(der, cert.contentStart, cert.end);
+  const cert = tlv(der, 0, der.length);
+  const tbs = cert && tlv(der, cert.contentStart, cert.end);
   if (tbs === undefined) return undefined;
   // TBSCertificate ::= SEQUENCE { [0] version?, serialNumber, signature, issuer, validity, subject, … }
   const fields: Tlv[] = [];
-  for (let at = tbs.contentStart, e = element(der, at, tbs.end); e !== undefined && fields.length < 6; at = e.end, e = element(der, at, tbs.end)) fields.push(e);
+  for (let at = tbs.contentStart, e = tlv(der, at, tbs.end); e !== undefined && fields.length < 6; at = e.end, e = tlv(der, at, tbs.end)) fields.push(e);
   const [, , , validity, subject] = fields[0]?.tag === 0xa0 ? fields.slice(1) : fields;
   if (validity === undefined || subject === undefined) return undefined;
-  const from = element(der, validity.contentStart, validity.end);
-  const to = from && element(der, from.end, validity.end);
+  const from = tlv(der, validity.contentStart, validity.end);
+  const to = from && tlv(der, from.end, validity.end);
   const notBefore = from && timeOf(der, from);
   const notAfter = to && timeOf(der, to);
   if (notBefore === undefined || notAfter === undefined) return undefined;
   let commonName: string | null = null;
   // Name ::= SEQUENCE OF SET OF SEQUENCE { type OID, value }; the last CN is the most specific.
-  for (let rdn = element(der, subject.contentStart, subject.end); rdn !== undefined; rdn = element(der, rdn.end, subject.end)) {
-    for (let atv = element(der, rdn.contentStart, rdn.end); atv !== undefined; atv = element(der, atv.end, rdn.end)) {
-      const type = element(der, atv.contentStart, atv.end);
-      const value = type && element(der, type.end, atv.end);
+  for (let rdn = tlv(der, subject.contentStart, subject.end); rdn !== undefined; rdn = tlv(der, rdn.end, subject.end)) {
+    for (let atv = tlv(der, rdn.contentStart, rdn.end); atv !== undefined; atv = tlv(der, atv.end, rdn.end)) {
+      const type = tlv(der, atv.contentStart, atv.end);
+      const value = type && tlv(der, type.end, atv.end);
       if (type !== undefined && value !== undefined && type.tag === 0x06 && sameBytes(der.subarray(type.contentStart, type.end), oidCommonName)) {
         commonName = stringOf(value.tag, der.subarray(value.contentStart, value.end)) ?? commonName;
       }
@@ -276,33 +276,7 @@ function stringOf(tag: number, bytes: Uint8Array): string | undefined {
   return undefined;
 }
 
-interface Tlv {
-  readonly tag: number;
-  readonly contentStart: number;
-  readonly end: number;
-}
-
-/** One definite-length element with a one-byte tag inside [pos, limit). */
-function element(buf: Uint8Array, pos: number, limit: number): Tlv | undefined {
-  if (pos + 2 > limit) return undefined;
-  const tag = buf[pos] ?? 0;
-  if ((tag & 0x1f) === 0x1f) return undefined;
-  let p = pos + 1;
-  let length = buf[p++] ?? 0;
-  if (length === 0x80) return undefined;
-  if (length > 0x80) {
-    const n = length & 0x7f;
-    if (n > 3 || p + n > limit) return undefined;
-    length = 0;
-    for (let i = 0; i < n; i++) length = length * 256 + (buf[p++] ?? 0);
-  }
-  if (p + length > limit) return undefined;
-  return { tag, contentStart: p, end: p + length };
-}
-
 // ---- signing ----
-
-type HashName = "SHA-1" | "SHA-256" | "SHA-384" | "SHA-512";
 
 const hashOids: Readonly<Record<HashName, string>> = {
   "SHA-1": "1.3.14.3.2.26",
@@ -393,12 +367,6 @@ function derElement(tag: number, parts: readonly Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function hex(bytes: Uint8Array): string {

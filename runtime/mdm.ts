@@ -68,6 +68,9 @@ export function builtInMdm(options: BuiltInMdmOptions): (request: AuthorizedMdmR
         await audit({ actor: deviceActor(request), action: "mdm.checked-out", subject: ref, detail: {} });
         return empty();
       }
+      // This MDM keeps no per-user state on a Mac's user channel: 410 is how a server says so.
+      case "UserAuthenticate":
+        return new Response(null, { status: 410 });
       default:
         return empty();
     }

@@ -1,8 +1,13 @@
 // The runtime side of the generated server: discovery routing, the directory, profiles, tokens,
 // storage, clock and randomness, all injected — the generated routes and the server machine decide.
+import { createHash } from "node:crypto";
 import { fromPromise } from "xstate";
 import {
   buildEnrollmentProfile,
+  buildEnrollmentSsoDocument,
+  OrganizationSlug,
+  type Challenge,
+  type EnrollmentSsoSettings,
   checkConfigurationProfile,
   errorsOf,
   findMdmPayload,
@@ -18,12 +23,12 @@ import {
   type TrustAnchorInput,
 } from "../spec/index.ts";
 import type { BuildProfileOutput, EnrollmentStore, ServerContext, VerifyCredentialsInput, VerifyCredentialsOutput } from "../machines/index.ts";
-import type { AuthorizedMdmRequest, DiscoveryDecision, ServerHost } from "../generated/server.generated.ts";
+import type { AuthorizedMdmRequest, ChallengeHint, DiscoveryDecision, EnrollmentSsoServed, ServerHost } from "../generated/server.generated.ts";
 import { certificateFingerprint, verifyMdmSignature } from "./mdm-signature.ts";
 import type { IdentityRequest, IssuedIdentity } from "./identity-ca.ts";
 
 export type { IdentityRequest, IssuedIdentity };
-import { hashToken, newToken, secureRandomBytes, type RandomBytes } from "./crypto.ts";
+import { arrayBufferBacked, hashToken, newToken, secureRandomBytes, type RandomBytes } from "./crypto.ts";
 import type { DirectoryUser } from "./directory.ts";
 import { MemoryEnrollmentStore } from "./memory-store.ts";
 import { renderErrorPage, renderSignInPage } from "./sign-in-page.ts";
@@ -49,6 +54,24 @@ export interface OrganizationRoute {
   readonly domains: Readonly<Record<string, EnrollmentVersion>>;
   /** How long its people's access tokens last (default: the server's); short forces periodic re-authentication. */
   readonly tokenLifetimeSeconds?: number;
+  /** Its name in URLs (/enroll/<version>/<slug>, /esso/<slug>); default: made from its name (organizationSlugFromName). */
+  readonly slug?: string;
+  /**
+   * Enrollment SSO (PROTOCOL.md §3): the document built at start and served at /esso/<slug>, announced
+   * on the 401s of its enrollments (X-Apple-MDM-ESSO, or -Developer for the developer document).
+   */
+  readonly enrollmentSso?: EnrollmentSsoSettings;
+}
+
+/** An organization's default name in URLs: its name in lower case, runs of other characters as one hyphen ("Example Corp." → "example-corp"). */
+export function organizationSlugFromName(name: string): string {
+  return name
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .slice(0, 63)
+    .replace(/^-+|-+$/g, "");
 }
 
 /**
@@ -151,6 +174,22 @@ export function createServerHost(options: ServerOptions): ServerHost {
     return undefined;
   };
   const organizationNameOf = (userIdentifier: string | null): string => routeOf(userIdentifier)?.organization.name ?? options.organizationName;
+  // Enrollment SSO: every organization's document is built (and checked, ESSO-5) once, here.
+  const essoOffers = enrollmentSsoOffers(organizations, base, options.profile.identifierPrefix);
+  const essoOfferOf = (organization: OrganizationRoute): EssoOffer | undefined => [...essoOffers.values()].find((offer) => offer.organization === organization);
+  /**
+   * Enrollment SSO is announced while a device enrolls, not on a later re-authentication: for the
+   * user's organization once someone signed in, before that for the one the enroll URL names.
+   */
+  const essoOfferFor = (enrollment: ServerContext, hint: ChallengeHint | undefined): EssoOffer | undefined => {
+    if (essoOffers.size === 0 || enrollment.hasProfile || enrollment.enrollmentId !== null) return undefined;
+    if (enrollment.userIdentifier !== null) {
+      const route = routeOf(enrollment.userIdentifier);
+      return route === undefined ? undefined : essoOfferOf(route.organization);
+    }
+    const named = hint?.organization ?? null;
+    return named === null ? undefined : essoOffers.get(named);
+  };
   const audit = async (event: AuditEvent): Promise<void> => {
     try {
       await options.audit?.(event);
@@ -299,10 +338,17 @@ export function createServerHost(options: ServerOptions): ServerHost {
           }),
         };
       }
-      return { kind: "servers", document: { Servers: [{ Version: version, BaseURL: `${base}/enroll/${version}` }] } };
+      // The BaseURL names the organization when its first 401 depends on it (Enrollment SSO): nobody has signed in then.
+      const offer = essoOfferOf(route.organization);
+      return { kind: "servers", document: { Servers: [{ Version: version, BaseURL: `${base}/enroll/${version}${offer === undefined ? "" : `/${offer.slug}`}` }] } };
     },
-    challengeFor(enrollment: ServerContext) {
-      return { challenge: { method: "apple-as-web", url: `${base}/authenticate/${enrollment.id}` } };
+    challengeFor(enrollment: ServerContext, hint?: ChallengeHint) {
+      const challenge: Challenge = { method: "apple-as-web", url: `${base}/authenticate/${enrollment.id}` };
+      const offer = essoOfferFor(enrollment, hint);
+      return offer === undefined ? { challenge } : { challenge, essoUrl: offer.url, ...(offer.developer ? { essoDeveloper: true } : {}) };
+    },
+    async enrollmentSso(slug) {
+      return essoOffers.get(slug)?.served;
     },
     async renderSignInPage(enrollment, view) {
       return renderSignInPage({
@@ -340,11 +386,74 @@ export function createServerHost(options: ServerOptions): ServerHost {
           signed: options.profile.sign !== undefined,
         },
       });
-      return body.buffer instanceof ArrayBuffer ? (body as Uint8Array<ArrayBuffer>) : new Uint8Array(body);
+      return arrayBufferBacked(body) ? body : new Uint8Array(body);
     },
     ...(options.reportRejected === undefined ? {} : { reportRejected: options.reportRejected }),
     ...(options.reportError === undefined ? {} : { reportError: options.reportError }),
   };
+}
+
+/** An organization's Enrollment SSO, built at start. */
+interface EssoOffer {
+  readonly organization: OrganizationRoute;
+  readonly slug: string;
+  /** Where devices GET the document (https: ESSO-1). */
+  readonly url: string;
+  readonly developer: boolean;
+  readonly served: EnrollmentSsoServed;
+}
+
+/**
+ * Builds the Enrollment SSO document of every organization that has one (ESSO-5), by slug. Throws
+ * when one cannot be built — a bad setting, a slug unusable in URLs or taken twice, or a base URL
+ * that is not https — so that the server does not start with it.
+ */
+function enrollmentSsoOffers(organizations: readonly OrganizationRoute[], base: string, identifierPrefix: string): Map<string, EssoOffer> {
+  const offers = new Map<string, EssoOffer>();
+  const utf8 = new TextEncoder();
+  for (const organization of organizations) {
+    const settings = organization.enrollmentSso;
+    if (settings === undefined) continue;
+    const where = `organization ${JSON.stringify(organization.name)}: Enrollment SSO`;
+    const slug = organization.slug ?? organizationSlugFromName(organization.name);
+    if (!OrganizationSlug.safeParse(slug).success) throw new Error(`${where}: ${JSON.stringify(slug)} cannot name it in URLs; give the organization a slug (lower-case letters, digits, hyphens)`);
+    if (offers.has(slug)) throw new Error(`${where}: the slug ${JSON.stringify(slug)} is another organization's too; give each a slug of its own`);
+    if (!base.toLowerCase().startsWith("https://")) throw new Error(`${where}: needs an https public base URL (devices fetch the document only over https: ESSO-1)`);
+    const url = `${base}/esso/${slug}`;
+    const built = buildEnrollmentSsoDocument({
+      ...settings,
+      organizationName: organization.name,
+      identifierPrefix,
+      uuids: {
+        profile: essoUuid(slug, "profile"),
+        extension: essoUuid(slug, "extension"),
+        certificates: (settings.certificates ?? []).map((_, i) => essoUuid(slug, `certificate/${i}`)),
+      },
+      profileUrl: `${url}/profile`,
+    });
+    if (!built.ok) throw new Error(`${where}: ${built.error.ruleId}: ${built.error.detail}`);
+    offers.set(slug, {
+      organization,
+      slug,
+      url,
+      developer: settings.developer === true,
+      served: { document: built.value.document, profile: utf8.encode(built.value.profileXml) },
+    });
+  }
+  return offers;
+}
+
+/**
+ * The UUID of one payload of an organization's Enrollment SSO profile: enrollmentUuid(`esso/<slug>`, role),
+ * computed synchronously (it is needed while the host is built), so it stays the same across restarts.
+ */
+export function essoUuid(slug: string, role: string): string {
+  const namespace = Uint8Array.from(profileUuidNamespace.replace(/-/g, "").match(/../g) ?? [], (h) => parseInt(h, 16));
+  const b = new Uint8Array(createHash("sha1").update(namespace).update(`esso/${slug}/${role}`, "utf8").digest()).slice(0, 16);
+  b[6] = ((b[6] ?? 0) & 0x0f) | 0x50;
+  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`.toUpperCase();
 }
 
 /** adenroll's UUIDv5 namespace for the payload UUIDs derived from an enrollment. */

@@ -11,6 +11,7 @@ import { checkInContentType, parseCheckInMessage, profileContentType, commandCon
 import { parseCommandReport } from "./command-channel.ts";
 import { WellKnownFailed, UnrecognizedDevice } from "./error-responses.ts";
 import { TokenRequest, TokenResponse } from "./oauth2.ts";
+import { EssoPathParams, ServerEnrollmentSsoDocument } from "./enrollment-sso.ts";
 
 export type HttpMethod = "GET" | "POST" | "PUT";
 
@@ -25,7 +26,8 @@ export type ReplyKind =
   | "error"
   | "servers"
   | "redirect"
-  | "well-known-failed";
+  | "well-known-failed"
+  | "document";
 
 export interface ResponseSpec {
   readonly status: number;
@@ -48,7 +50,7 @@ export interface OperationSpec {
   readonly method: HttpMethod;
   /** Hono route pattern; the path role is what the URL is for (a BaseURL may be configured elsewhere). */
   readonly path: string;
-  readonly pathRole: "well-known" | "enroll" | "web-auth" | "check-in" | "command" | "oauth2-token";
+  readonly pathRole: "well-known" | "enroll" | "web-auth" | "check-in" | "command" | "oauth2-token" | "enrollment-sso";
   /** Served by the generated server now; false for operations whose server side arrives later. */
   readonly served: boolean;
   readonly request: {
@@ -79,6 +81,8 @@ export interface OperationSpec {
     /** An MDM request: authorized by the server machine (CHECK_IN), then handed to the host's MDM (built in, or the upstream). */
     | { readonly kind: "mdm"; readonly channel: "checkin" | "command" }
     | { readonly kind: "effect"; readonly effect: "discover" }
+    /** What the host built at start for the organization the path names: the document, or the profile its legacy declaration names. */
+    | { readonly kind: "effect"; readonly effect: "enrollmentSso"; readonly serves: "document" | "profile" }
     | { readonly kind: "none" };
   readonly responses: Partial<Record<ReplyKind, ResponseSpec>>;
 }
@@ -118,7 +122,8 @@ export const operations = [
     steps: "4–5, 12–13",
     source: simple,
     method: "POST",
-    path: "/enroll/:version",
+    // The organization segment is there when the first 401 depends on it (Enrollment SSO).
+    path: "/enroll/:version/:org?",
     pathRole: "enroll",
     served: true,
     request: {
@@ -130,7 +135,7 @@ export const operations = [
     },
     handling: { kind: "event", event: "ENROLL", locate: "device-key" },
     responses: {
-      challenge: { status: 401, headers: ["WWW-Authenticate", "X-Apple-MDM-ESSO"], description: "ENROLL-5, ENROLL2-2: empty body" },
+      challenge: { status: 401, headers: ["WWW-Authenticate", "X-Apple-MDM-ESSO", "X-Apple-MDM-ESSO-Developer"], description: "ENROLL-5, ENROLL2-2: empty body" },
       profile: { status: 200, contentType: profileContentType, description: "ENROLL2-3" },
       error: errorResponse,
     },
@@ -225,6 +230,38 @@ export const operations = [
     handling: { kind: "none" },
     responses: {
       acknowledged: { status: 200, contentType: "application/json", schema: TokenResponse, description: "OAUTH-7" },
+      error: errorResponse,
+    },
+  },
+  {
+    id: "enrollmentSsoDocument",
+    summary: "Enrollment SSO document: the SSO app, its associated domains, and its profile or declarations",
+    steps: "5 (Enrollment SSO)",
+    source: "https://developer.apple.com/documentation/devicemanagement/enrollmentssodocument",
+    method: "GET",
+    path: "/esso/:org",
+    pathRole: "enrollment-sso",
+    served: true,
+    request: { params: EssoPathParams, redirect: "follow" },
+    handling: { kind: "effect", effect: "enrollmentSso", serves: "document" },
+    responses: {
+      document: { status: 200, contentType: "application/json", schema: ServerEnrollmentSsoDocument, description: "ESSO-5" },
+      error: errorResponse,
+    },
+  },
+  {
+    id: "enrollmentSsoProfile",
+    summary: "Enrollment SSO profile: what the document's com.apple.configuration.legacy declaration installs",
+    steps: "5 (Enrollment SSO)",
+    source: "https://developer.apple.com/documentation/devicemanagement/legacyprofile",
+    method: "GET",
+    path: "/esso/:org/profile",
+    pathRole: "enrollment-sso",
+    served: true,
+    request: { params: EssoPathParams, redirect: "follow" },
+    handling: { kind: "effect", effect: "enrollmentSso", serves: "profile" },
+    responses: {
+      profile: { status: 200, contentType: profileContentType, description: "ESSO-5: the document's ConfigurationProfile, byte for byte" },
       error: errorResponse,
     },
   },

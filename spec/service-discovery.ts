@@ -13,8 +13,16 @@ export type ModelFamily = z.infer<typeof ModelFamily>;
 export const EnrollmentVersion = z.enum(["mdm-byod", "mdm-adde"]);
 export type EnrollmentVersion = z.infer<typeof EnrollmentVersion>;
 
-/** The BaseURL our server hands out names the kind of enrollment it decided on. */
-export const EnrollPathParams = z.object({ version: EnrollmentVersion });
+/**
+ * An organization's name in URLs: lower-case letters, digits and inner hyphens (e.g. "example-corp").
+ * A BaseURL carries it when the first 401 depends on the organization (Enrollment SSO), since the
+ * user is not known before sign-in.
+ */
+export const OrganizationSlug = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, "lower-case letters, digits and inner hyphens, at most 63");
+export type OrganizationSlug = z.infer<typeof OrganizationSlug>;
+
+/** The BaseURL our server hands out names the kind of enrollment it decided on, and optionally the organization. */
+export const EnrollPathParams = z.object({ version: EnrollmentVersion, org: OrganizationSlug.optional() });
 export type EnrollPathParams = z.infer<typeof EnrollPathParams>;
 
 /** What a device sends (DISCOVERY-1, DISCOVERY-2). */

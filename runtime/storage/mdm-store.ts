@@ -1,7 +1,7 @@
 // The built-in MDM's storage role over Kysely (PostgreSQL or PGlite, the same SQL): device facts
 // from check-ins and the command queue (tables from migration 006-mdm). Every statement is one
-// atomic SQL statement, so it needs no enrollment lock: handing out the next command marks it sent
-// in the same UPDATE, which skips rows another instance has locked. Every row read back is parsed
+// atomic SQL statement, so it needs no enrollment lock: handing out the next command (the oldest
+// unanswered one) marks it sent in the same UPDATE. Every row read back is parsed
 // with Zod, and a stored command must still be the plist its columns describe before it is trusted.
 import type { Kysely } from "kysely";
 import { z } from "zod";
@@ -116,11 +116,12 @@ export class SqlMdmStore implements MdmStore {
       .selectFrom(COMMANDS)
       .select("command_uuid")
       .where("enrollment_ref", "=", enrollmentRef)
-      .where("status", "in", ["queued", "not-now"])
+      // A command sent whose answer never came is sent again: an Idle poll means the device holds none.
+      .where("status", "in", ["queued", "sent", "not-now"])
       .orderBy("seq")
       .limit(1)
-      .forUpdate()
-      .skipLocked();
+      // Waits for a concurrent hand-out (never skips to a newer command: the order is the queue's).
+      .forUpdate();
     const row = await this.#db
       .updateTable(COMMANDS)
       .set({ status: "sent", sent_at: new Date(at), updated_at: new Date(at) })

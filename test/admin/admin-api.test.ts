@@ -1,23 +1,14 @@
 // The admin API through the product's app (createAdenroll: app.fetch), over PGlite in memory:
 // without a valid admin token every route answers 401 and changes nothing; with one each operation
 // works, answers uncacheable JSON, and leaves an audit entry naming admin:<token name>.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { adminTokenHash } from "../../runtime/admin-token.ts";
-import { openStorage, type OpenedStorage } from "../../runtime/storage/open-storage.ts";
-import { admin, adminToken, emptyStorage, enrollmentRecord, origin, passwords, putEnrollment, start, testConfig, type Answer, type Started } from "./admin-fixtures.ts";
+import { admin, adminTestBed, adminToken, emptyStorage, enrollmentRecord, origin, passwords, putEnrollment, start, testConfig, type Answer } from "./admin-fixtures.ts";
 
-let storage: OpenedStorage;
-let server: Started;
-const fetch = (request: Request) => server.adenroll.fetch(request);
-
-beforeAll(async () => {
-  storage = await openStorage({ memory: true });
-}, 60_000);
-afterAll(() => storage.close());
-beforeEach(async () => {
-  server = await start(await testConfig(), await emptyStorage(storage));
+const bed = adminTestBed(async (storage) => {
   await putEnrollment(storage, enrollmentRecord("e-alice", { userIdentifier: "alice@example.com", managedAppleId: "alice@appleid.example.com", tokenHash: "aliceTokenHash-0123456789", tokenExpiresAt: Date.now() + 3_600_000, enrollmentId: "ENR-A" }));
 });
+const fetch = bed.fetch;
 
 function expectAdminHeaders(answer: Answer): void {
   expect(answer.headers.get("cache-control")).toBe("no-store");
@@ -33,7 +24,7 @@ function expectProblem(answer: Answer, status: number, code: string): void {
 
 /** Users, enrollments and audit as stored: what "nothing changed" compares. */
 async function snapshot(): Promise<unknown> {
-  return { users: await storage.users.entries(), enrollments: await storage.enrollments.listEnrollments(), audit: await storage.audit.list() };
+  return { users: await bed.storage.users.entries(), enrollments: await bed.storage.enrollments.listEnrollments(), audit: await bed.storage.audit.list() };
 }
 
 const newUser = { userIdentifier: "carol@example.com", managedAppleId: "carol@appleid.example.com", password: passwords.carol };
@@ -67,20 +58,20 @@ describe("authentication", () => {
   });
 
   it("no admin token configured or given: every request is refused", async () => {
-    const closed = await start(await testConfig({ admin: { tokens: [] } }), await emptyStorage(storage));
+    const closed = await start(await testConfig({ admin: { tokens: [] } }), await emptyStorage(bed.storage));
     expectProblem(await admin((r) => closed.adenroll.fetch(r), "GET", "/users"), 401, "admin.unauthorized");
     expectProblem(await admin((r) => closed.adenroll.fetch(r), "POST", "/users", { body: newUser }), 401, "admin.unauthorized");
-    expect(await storage.users.get("carol@example.com")).toBeNull();
+    expect(await bed.storage.users.get("carol@example.com")).toBeNull();
   });
 
   it("the data folder's token (adminTokens) is used when the configuration names none, as admin:local", async () => {
     const token = "ZGF0YS1mb2xkZXItdG9rZW4tZm9yLXRlc3Rz";
-    const local = await start(await testConfig({ admin: { tokens: [] } }), await emptyStorage(storage), { adminTokens: [{ name: "local", tokenHash: await adminTokenHash(token) }] });
+    const local = await start(await testConfig({ admin: { tokens: [] } }), await emptyStorage(bed.storage), { adminTokens: [{ name: "local", tokenHash: await adminTokenHash(token) }] });
     const f = (r: Request) => local.adenroll.fetch(r);
     expect((await admin(f, "POST", "/users", { body: newUser, token })).status).toBe(201);
-    expect((await storage.audit.list())[0]).toMatchObject({ actor: "admin:local", action: "user.added" });
+    expect((await bed.storage.audit.list())[0]).toMatchObject({ actor: "admin:local", action: "user.added" });
     // The configuration's tokens, when it names some, are the only ones.
-    const configured = await start(await testConfig(), storage, { adminTokens: [{ name: "local", tokenHash: await adminTokenHash(token) }] });
+    const configured = await start(await testConfig(), bed.storage, { adminTokens: [{ name: "local", tokenHash: await adminTokenHash(token) }] });
     expectProblem(await admin((r) => configured.adenroll.fetch(r), "GET", "/users", { token }), 401, "admin.unauthorized");
   });
 
@@ -113,9 +104,9 @@ describe("operations", () => {
         { userIdentifier: "carol@example.com", managedAppleId: "carol@appleid.example.com", enrollmentType: "mdm-adde", hasPassword: true, source: "admin" },
       ],
     });
-    server.clock.now += 5_000;
+    bed.server.clock.now += 5_000;
     expect((await admin(fetch, "PUT", "/users/carol@example.com/password", { body: { password: "a brand new passphrase" } })).status).toBe(200);
-    server.clock.now += 5_000;
+    bed.server.clock.now += 5_000;
     expect((await admin(fetch, "DELETE", `/users/${encodeURIComponent("Carol@Example.com")}`)).body).toMatchObject({ user: { userIdentifier: "carol@example.com" } });
     const gone = await fetch(new Request(`${origin}/.well-known/com.apple.remotemanagement?user-identifier=carol@example.com&model-family=iPhone`));
     expect(gone.status).toBe(403);
@@ -123,10 +114,10 @@ describe("operations", () => {
     const audit = await admin(fetch, "GET", "/audit?limit=10");
     expect(audit.body).toEqual({
       entries: [
-        { at: new Date(server.clock.now).toISOString(), actor: "admin:ops", action: "user.removed", subject: "carol@example.com", detail: { managedAppleId: "carol@appleid.example.com" } },
-        { at: new Date(server.clock.now - 5_000).toISOString(), actor: "admin:ops", action: "user.password-set", subject: "carol@example.com", detail: {} },
+        { at: new Date(bed.server.clock.now).toISOString(), actor: "admin:ops", action: "user.removed", subject: "carol@example.com", detail: { managedAppleId: "carol@appleid.example.com" } },
+        { at: new Date(bed.server.clock.now - 5_000).toISOString(), actor: "admin:ops", action: "user.password-set", subject: "carol@example.com", detail: {} },
         {
-          at: new Date(server.clock.now - 10_000).toISOString(),
+          at: new Date(bed.server.clock.now - 10_000).toISOString(),
           actor: "admin:ops",
           action: "user.added",
           subject: "carol@example.com",
@@ -147,7 +138,7 @@ describe("operations", () => {
     expectProblem(await admin(fetch, "POST", "/users", { body: { ...newUser, userIdentifier: "dave@example.com", password: "short" } }), 400, "admin.invalid");
     expectProblem(await admin(fetch, "POST", "/users", { body: { ...newUser, userIdentifier: "dave@unknown.example" } }), 400, "admin.invalid");
     expectProblem(await admin(fetch, "PUT", "/users/carol@example.com/password", { body: {} }), 400, "admin.invalid");
-    expect(await storage.users.get("dave@example.com")).toBeNull();
+    expect(await bed.storage.users.get("dave@example.com")).toBeNull();
   });
 
   it("enrollments: list with filters, show (token hash cut short), unenroll; 404 for an unknown one", async () => {
@@ -165,7 +156,7 @@ describe("operations", () => {
     const unenrolled = await admin(fetch, "POST", "/enrollments/e-alice/unenroll");
     expect(unenrolled.body).toEqual({ change: { id: "e-alice", userIdentifier: "alice@example.com", from: "enrolled", to: "unenrolled", hadToken: true } });
     expectProblem(await admin(fetch, "POST", "/enrollments/e-nobody/unenroll"), 404, "admin.not-found");
-    expect((await storage.audit.list())[0]).toEqual({ at: server.clock.now, actor: "admin:ops", action: "enrollment.unenrolled", subject: "e-alice", detail: { user: "alice@example.com", from: "enrolled", to: "unenrolled", hadToken: true } });
+    expect((await bed.storage.audit.list())[0]).toEqual({ at: bed.server.clock.now, actor: "admin:ops", action: "enrollment.unenrolled", subject: "e-alice", detail: { user: "alice@example.com", from: "enrolled", to: "unenrolled", hadToken: true } });
   });
 
   it("tokens revoke by enrollment and by user; 404 for neither; 400 for both", async () => {
@@ -176,7 +167,7 @@ describe("operations", () => {
     expectProblem(await admin(fetch, "POST", "/tokens/revoke", { body: { user: "nobody@example.com" } }), 404, "admin.not-found");
     expectProblem(await admin(fetch, "POST", "/tokens/revoke", { body: { enrollment: "e-nobody" } }), 404, "admin.not-found");
     expectProblem(await admin(fetch, "POST", "/tokens/revoke", { body: { user: "alice@example.com", enrollment: "e-alice" } }), 400, "admin.invalid");
-    expect((await storage.audit.list()).map((e) => [e.actor, e.action, e.subject])).toEqual([
+    expect((await bed.storage.audit.list()).map((e) => [e.actor, e.action, e.subject])).toEqual([
       ["admin:ops", "enrollment.token-revoked", "e-alice"],
       ["admin:ops", "enrollment.token-revoked", "e-alice"],
     ]);
@@ -201,6 +192,6 @@ describe("requests it refuses", () => {
     expect(form.status).toBe(400);
     expectProblem(await admin(fetch, "GET", "/nowhere"), 404, "not-found");
     expectProblem(await admin(fetch, "PATCH", "/users"), 404, "not-found");
-    expect(await storage.users.get("carol@example.com")).toBeNull();
+    expect(await bed.storage.users.get("carol@example.com")).toBeNull();
   });
 });

@@ -8,30 +8,21 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { sql } from "kysely";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { AdminCommandContext } from "../../runtime/admin-command.ts";
 import { main } from "../../runtime/cli.ts";
 import { hashToken } from "../../runtime/crypto.ts";
-import { openStorage, type OpenedStorage } from "../../runtime/storage/open-storage.ts";
+import { openStorage } from "../../runtime/storage/open-storage.ts";
 import { buildPlist, MdmCommand, parsePlist } from "../../spec/index.ts";
-import { admin, adminToken, emptyStorage, enrollmentRecord, origin, putEnrollment, start, testConfig, type Answer, type Started } from "./admin-fixtures.ts";
+import { admin, adminTestBed, adminToken, enrollmentRecord, origin, putEnrollment, type Answer } from "./admin-fixtures.ts";
 
 const deviceToken = "ZGV2aWNlLXRva2VuLWZvci1jb21tYW5kcy10ZXN0cw";
-let storage: OpenedStorage;
-let server: Started;
-const fetch = (request: Request) => server.adenroll.fetch(request);
-
-beforeAll(async () => {
-  storage = await openStorage({ memory: true });
-}, 60_000);
-afterAll(() => storage.close());
-beforeEach(async () => {
-  await sql`truncate table adenroll_mdm_devices, adenroll_mdm_commands`.execute(storage.db);
-  server = await start(await testConfig(), await emptyStorage(storage));
+const bed = adminTestBed(async (storage) => {
   await putEnrollment(storage, enrollmentRecord("e-alice", { userIdentifier: "alice@example.com", managedAppleId: "alice@appleid.example.com", tokenHash: await hashToken(deviceToken), tokenExpiresAt: Date.now() + 3_600_000, enrollmentId: "ENR-A" }));
   await putEnrollment(storage, enrollmentRecord("e-gone", { userIdentifier: "alice@example.com", enrollmentId: "ENR-GONE" }, "unenrolled"));
 });
+const fetch = bed.fetch;
 
 function expectProblem(answer: Answer, status: number, code: string): void {
   expect(answer.status, answer.text).toBe(status);
@@ -51,7 +42,7 @@ async function post(pathname: string, body: string | Uint8Array, contentType: st
 
 /** What "nothing changed" compares: the queue and the audit log. */
 async function snapshot(): Promise<unknown> {
-  return { commands: (await sql`select * from adenroll_mdm_commands`.execute(storage.db)).rows, audit: await storage.audit.list() };
+  return { commands: (await sql`select * from adenroll_mdm_commands`.execute(bed.storage.db)).rows, audit: await bed.storage.audit.list() };
 }
 
 const Queued = z.object({ command: z.object({ commandUuid: z.string(), command: MdmCommand }) });
@@ -97,7 +88,7 @@ describe("the admin API's command routes", () => {
     });
     expect(await admin(fetch, "GET", `/commands/${uuid}`)).toMatchObject({ status: 200, body: answer.body });
     expect((await admin(fetch, "GET", "/enrollments/e-alice/commands")).body).toEqual({ commands: [expect.objectContaining({ commandUuid: uuid, status: "queued" })] });
-    expect(await storage.audit.list()).toEqual([expect.objectContaining({ actor: "admin:ops", action: "mdm.command-queued", subject: "e-alice", detail: { commandUuid: uuid, requestType: "DeviceInformation" } })]);
+    expect(await bed.storage.audit.list()).toEqual([expect.objectContaining({ actor: "admin:ops", action: "mdm.command-queued", subject: "e-alice", detail: { commandUuid: uuid, requestType: "DeviceInformation" } })]);
     // The admin API's own routes are still there, behind these.
     expect((await admin(fetch, "GET", "/enrollments/e-alice")).status).toBe(200);
     expectProblem(await admin(fetch, "GET", "/nowhere"), 404, "not-found");
@@ -108,7 +99,7 @@ describe("the admin API's command routes", () => {
     const answer = await post("/enrollments/e-alice/commands", plist, "application/x-apple-plist");
     expect(answer.status, answer.text).toBe(201);
     expect(answer.body).toMatchObject({ command: { commandUuid: "MY-UUID-1", requestType: "InstallProfile", command: { CommandUUID: "MY-UUID-1", Command: { RequestType: "InstallProfile", Payload: "AQIDBA==" } } } });
-    const stored = parsePlist((await storage.mdm.getCommand("MY-UUID-1"))?.command ?? "");
+    const stored = parsePlist((await bed.storage.mdm.getCommand("MY-UUID-1"))?.command ?? "");
     expect(stored.ok && stored.value).toEqual({ CommandUUID: "MY-UUID-1", Command: { RequestType: "InstallProfile", Payload: new Uint8Array([1, 2, 3, 4]) } });
     expect((await post("/enrollments/e-alice/commands", buildPlist({ RequestType: "ProfileList" }), "application/xml")).status).toBe(201);
     const before = await snapshot();
@@ -191,16 +182,16 @@ describe("adenroll commands", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "adenroll-commands-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("--server: enqueue (with --json FILE), show and list through the admin API; exit codes 0, 1, 2", async () => {
+  it("--server: enqueue (with --keys FILE), show and list through the admin API; exit codes 0, 1, 2", async () => {
     const remote = ["--server", origin];
     const context = { env: { ADENROLL_ADMIN_TOKEN: adminToken }, fetch };
     const keys = path.join(dir, "queries.json");
     writeFileSync(keys, JSON.stringify({ Queries: ["OSVersion"] }));
-    const queued = await adenroll(["commands", "enqueue", "e-alice", "--request-type", "DeviceInformation", "--json", keys, ...remote], context);
+    const queued = await adenroll(["commands", "enqueue", "e-alice", "--request-type", "DeviceInformation", "--keys", keys, ...remote], context);
     expect(queued, queued.err).toMatchObject({ code: 0 });
     const uuid = /CommandUUID (\S+)$/.exec(queued.out)?.[1] ?? "";
     expect(queued.out).toBe(`queued DeviceInformation for enrollment e-alice: CommandUUID ${uuid}`);
-    expect(await storage.mdm.getCommand(uuid)).toMatchObject({ requestType: "DeviceInformation", status: "queued" });
+    expect(await bed.storage.mdm.getCommand(uuid)).toMatchObject({ requestType: "DeviceInformation", status: "queued" });
     const shown = await adenroll(["commands", "show", uuid, "--json", ...remote], context);
     expect(JSON.parse(shown.out)).toMatchObject({ command: { commandUuid: uuid, command: { Command: { RequestType: "DeviceInformation", Queries: ["OSVersion"] } }, result: null } });
     const human = await adenroll(["commands", "show", uuid, ...remote], context);
@@ -208,7 +199,12 @@ describe("adenroll commands", () => {
     expect(human.out).toContain("result        none yet");
     const listed = await adenroll(["commands", "list", "e-alice", ...remote], context);
     expect(listed.out.split("\n")).toEqual([expect.stringMatching(/^COMMAND UUID +REQUEST TYPE +STATUS +QUEUED +ANSWERED$/), expect.stringMatching(new RegExp(`^${uuid} +DeviceInformation +queued +\\S+ +-$`))]);
-    expect(await storage.audit.list()).toEqual([expect.objectContaining({ actor: "admin:ops", action: "mdm.command-queued" })]);
+    expect(await bed.storage.audit.list()).toEqual([expect.objectContaining({ actor: "admin:ops", action: "mdm.command-queued" })]);
+    // --json prints JSON here too; the old `--json FILE` is now a stray argument (2), not the keys.
+    const asJson = await adenroll(["commands", "enqueue", "e-alice", "--request-type", "ProfileList", "--json", ...remote], context);
+    expect(asJson, asJson.err).toMatchObject({ code: 0 });
+    expect(JSON.parse(asJson.out)).toMatchObject({ command: { enrollment: "e-alice", requestType: "ProfileList", status: "queued" } });
+    expect(await adenroll(["commands", "enqueue", "e-alice", "--request-type", "DeviceInformation", "--json", keys, ...remote], context)).toMatchObject({ code: 2, err: expect.stringMatching(/expected ENROLLMENT/) });
 
     expect(await adenroll(["commands", "show", "nope", ...remote], context)).toMatchObject({ code: 1, err: expect.stringMatching(/no command "nope" \(admin\.not-found\)/) });
     expect(await adenroll(["commands", "enqueue", "e-alice", "--request-type", "Device Information", ...remote], context)).toMatchObject({ code: 2 });

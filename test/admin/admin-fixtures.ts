@@ -2,12 +2,13 @@
 // (createAdenroll) over a storage, and requests to its admin API.
 import { fileURLToPath } from "node:url";
 import { sql } from "kysely";
+import { afterAll, beforeAll, beforeEach } from "vitest";
 import { createActor } from "xstate";
 import { serverMachine, toRecord, type EnrollmentRecord } from "../../machines/index.ts";
 import { createAdenroll, type Adenroll, type AdenrollDependencies } from "../../runtime/app.ts";
 import { adminTokenHash } from "../../runtime/admin-token.ts";
 import { parseConfig, type AdenrollConfig } from "../../runtime/config.ts";
-import type { OpenedStorage } from "../../runtime/storage/open-storage.ts";
+import { openStorage, type OpenedStorage } from "../../runtime/storage/open-storage.ts";
 import { buildPlist } from "../../spec/index.ts";
 import { seededRandom } from "../support/fixtures.ts";
 
@@ -56,6 +57,45 @@ export async function start(config: AdenrollConfig, storage: OpenedStorage, deps
 export async function emptyStorage(storage: OpenedStorage): Promise<OpenedStorage> {
   await sql`truncate table adenroll_enrollments, adenroll_users, adenroll_sign_in_failures, adenroll_csrf_nonces, adenroll_audit_log restart identity`.execute(storage.db);
   return storage;
+}
+
+/** A test file's storage and product, as adminTestBed keeps them. */
+export interface AdminTestBed {
+  readonly storage: OpenedStorage;
+  readonly server: Started;
+  /** The product's app.fetch. */
+  readonly fetch: (request: Request) => Promise<Response>;
+}
+
+/**
+ * One PGlite in memory for the test file; before each test it is emptied (the MDM's devices and
+ * commands too), the product is started over it with testConfig(), and `seed` puts what the tests need.
+ */
+export function adminTestBed(seed: (storage: OpenedStorage) => Promise<void>): AdminTestBed {
+  let storage: OpenedStorage | undefined;
+  let server: Started | undefined;
+  beforeAll(async () => {
+    storage = await openStorage({ memory: true });
+  }, 60_000);
+  afterAll(() => storage?.close());
+  beforeEach(async () => {
+    const opened = bed.storage;
+    await sql`truncate table adenroll_mdm_devices, adenroll_mdm_commands`.execute(opened.db);
+    server = await start(await testConfig(), await emptyStorage(opened));
+    await seed(opened);
+  });
+  const bed: AdminTestBed = {
+    get storage() {
+      if (storage === undefined) throw new Error("the storage is opened in beforeAll");
+      return storage;
+    },
+    get server() {
+      if (server === undefined) throw new Error("the product is started in beforeEach");
+      return server;
+    },
+    fetch: (request) => bed.server.adenroll.fetch(request),
+  };
+  return bed;
 }
 
 export interface Answer {

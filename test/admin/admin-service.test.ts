@@ -189,7 +189,8 @@ describe("enrollments", () => {
       ["e-alice-2", "authenticated", "challenged", true],
     ]);
     expect(await storage.enrollments.getEnrollment("e-bob")).toMatchObject({ record: { state: "enrolled", context: { tokenHash: "bobTokenHash" } } });
-    expect(await storage.enrollments.findEnrollmentByTokenHash("alice2")).toBeNull();
+    // The revoked token still names its enrollment (so its device is challenged, not unenrolled) but authorizes nothing.
+    expect(await storage.enrollments.findEnrollmentByTokenHash("alice2")).toMatchObject({ id: "e-alice-2", record: { state: "challenged", context: { tokenHash: null } } });
     expect((await storage.audit.list()).map((e) => [e.actor, e.action, e.subject])).toEqual([
       ["admin:ops", "enrollment.token-revoked", expect.stringMatching(/^e-alice-[12]$/)],
       ["admin:ops", "enrollment.token-revoked", expect.stringMatching(/^e-alice-[12]$/)],

@@ -123,6 +123,13 @@ describe("check-in", () => {
     }
     expect(await storage.mdm.getDevice(alice.id)).toBeNull();
   });
+
+  it("UserAuthenticate (a Mac's user channel) is answered 410: this MDM keeps no per-user channel", async () => {
+    const { handle } = mdm();
+    const response = await handle(checkIn(alice, { MessageType: "UserAuthenticate", UserID: "U-1" }));
+    expect(response.status).toBe(410);
+    expect(await storage.mdm.getDevice(alice.id)).toBeNull();
+  });
 });
 
 describe("command channel", () => {
@@ -134,8 +141,8 @@ describe("command channel", () => {
     const first = await commandIn(await handle(report(alice, { Status: "Idle" })));
     expect(first).toEqual({ CommandUUID: "C-1", Command: { RequestType: "DeviceInformation" } });
     expect(await storage.mdm.getCommand("C-1")).toMatchObject({ status: "sent", sentAt: expect.any(Number) });
-    // Idle again (the device lost the answer? it asks anew): the next one, C-1 is not re-sent.
-    expect((await commandIn(await handle(report(alice, { Status: "Idle" }))))?.CommandUUID).toBe("C-2");
+    // Idle again without an answer to C-1 (the answer was lost): C-1 is sent again, not skipped.
+    expect((await commandIn(await handle(report(alice, { Status: "Idle" }))))?.CommandUUID).toBe("C-1");
   });
 
   it("Acknowledged, Error and CommandFormatError are recorded with the report, and the next command comes back at once", async () => {

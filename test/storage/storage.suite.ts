@@ -658,18 +658,23 @@ export function mdmCases(fixture: Fixture<{ readonly mdm: MdmStore }>): void {
     expect(await mdm().getDevice("e1")).toMatchObject({ deviceId: "ENR-2" });
   });
 
-  test("the queue hands out each enrollment's oldest queued or not-now command, marking it sent", async () => {
+  test("the queue hands out each enrollment's oldest unanswered command (queued, sent without an answer, or not-now), marking it sent", async () => {
     for (const [i, uuid] of ["C-1", "C-2", "C-3"].entries()) expect(await mdm().enqueueCommand(mdmCommand(uuid, "e1"), t0 + i)).toBe(true);
     await mdm().enqueueCommand(mdmCommand("C-OTHER", "e2", "ProfileList"), t0 - 1);
     const first = await mdm().nextCommand("e1", t0 + 10);
     expect(first).toMatchObject({ commandUuid: "C-1", enrollmentRef: "e1", requestType: "DeviceInformation", status: "sent", result: null, createdAt: t0, sentAt: t0 + 10, answeredAt: null });
     expect(first?.command).toContain("<string>C-1</string>");
-    expect((await mdm().nextCommand("e1", t0 + 11))?.commandUuid).toBe("C-2");
-    // NotNow: C-2 goes back in line, ahead of the newer C-3.
-    expect(await mdm().recordAnswer("e1", "C-2", "not-now", "<plist/>", t0 + 12)).toBe(true);
+    // Its answer never came: it is sent again, not skipped.
+    expect(await mdm().nextCommand("e1", t0 + 11)).toMatchObject({ commandUuid: "C-1", sentAt: t0 + 11 });
+    expect(await mdm().recordAnswer("e1", "C-1", "acknowledged", "<plist/>", t0 + 12)).toBe(true);
     expect((await mdm().nextCommand("e1", t0 + 13))?.commandUuid).toBe("C-2");
-    expect((await mdm().nextCommand("e1", t0 + 14))?.commandUuid).toBe("C-3");
-    expect(await mdm().nextCommand("e1", t0 + 15)).toBeNull();
+    // NotNow: C-2 stays first in line, ahead of the newer C-3.
+    expect(await mdm().recordAnswer("e1", "C-2", "not-now", "<plist/>", t0 + 14)).toBe(true);
+    expect((await mdm().nextCommand("e1", t0 + 15))?.commandUuid).toBe("C-2");
+    expect(await mdm().recordAnswer("e1", "C-2", "error", "<plist/>", t0 + 16)).toBe(true);
+    expect((await mdm().nextCommand("e1", t0 + 17))?.commandUuid).toBe("C-3");
+    expect(await mdm().recordAnswer("e1", "C-3", "acknowledged", "<plist/>", t0 + 18)).toBe(true);
+    expect(await mdm().nextCommand("e1", t0 + 19)).toBeNull();
     expect(await mdm().getCommand("C-OTHER")).toMatchObject({ status: "queued", sentAt: null });
     expect(await mdm().nextCommand("nobody", t0)).toBeNull();
   });
@@ -709,12 +714,12 @@ export function mdmCases(fixture: Fixture<{ readonly mdm: MdmStore }>): void {
     await expect(mdm().listCommands("e1", { limit: 0 })).rejects.toThrow(RangeError);
   });
 
-  test("concurrent asks for the next command never get the same one", async () => {
+  test("concurrent asks for the next command never hand out a newer one before the oldest unanswered", async () => {
     const uuids = Array.from({ length: 8 }, (_, i) => `C-${i}`);
     for (const [i, uuid] of uuids.entries()) await mdm().enqueueCommand(mdmCommand(uuid, "e1"), t0 + i);
     const handed = await Promise.all(uuids.map(() => mdm().nextCommand("e1", t0 + 100)));
-    expect(handed.map((c) => c?.commandUuid).sort()).toEqual([...uuids].sort());
-    expect(await mdm().nextCommand("e1", t0 + 101)).toBeNull();
+    expect(handed.map((c) => c?.commandUuid)).toEqual(uuids.map(() => "C-0"));
+    expect((await mdm().getCommand("C-1"))?.status).toBe("queued");
   });
 
   test("devices and queues survive closing and reopening", { timeout: OPEN_TIMEOUT }, async (ctx) => {
@@ -728,7 +733,9 @@ export function mdmCases(fixture: Fixture<{ readonly mdm: MdmStore }>): void {
     if (again === undefined) throw new Error("reopen is supported but returned nothing");
     expect(await again.mdm.getDevice("e1")).toMatchObject({ pushMagic: "MAGIC-1", pushToken: "AAEC" });
     expect(await again.mdm.getCommand("C-1")).toMatchObject({ status: "sent", sentAt: t0 + 2 });
-    expect((await again.mdm.nextCommand("e1", t0 + 3))?.commandUuid).toBe("C-2");
+    expect((await again.mdm.nextCommand("e1", t0 + 3))?.commandUuid).toBe("C-1");
+    await again.mdm.recordAnswer("e1", "C-1", "acknowledged", "<plist/>", t0 + 4);
+    expect((await again.mdm.nextCommand("e1", t0 + 5))?.commandUuid).toBe("C-2");
   });
 }
 
