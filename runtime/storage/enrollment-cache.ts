@@ -158,8 +158,9 @@ export class EnrollmentCache implements Enrollments {
       this.#bypassed++;
       return this.#writeThrough(locators, work);
     }
-    const { save, result } = await work(found === null ? null : JSON.parse(found.text));
-    if (save === null || (found !== null && canonicalJson(save) === found.text)) return result;
+    const given: unknown = found === null ? null : JSON.parse(found.text);
+    const { save, result } = await work(given);
+    if (save === null || (found !== null && jsonEqual(save, given))) return result;
     this.#writes++;
     return this.#writeThrough(locators, work);
   }
@@ -314,6 +315,28 @@ function names(locator: EnrollmentLocator, record: EnrollmentRecord): boolean {
     case "identity":
       return context.identityFingerprint === locator.fingerprint;
   }
+}
+
+/** Whether two JSON values are equal (objects whatever their key order); no allocation, unlike comparing their text. */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
+    return true;
+  }
+  let count = 0;
+  for (const key in a) {
+    if (!Object.hasOwn(a, key)) continue;
+    const value: unknown = Reflect.get(a, key);
+    // JSON has no undefined: a key holding it is no key.
+    if (value === undefined) continue;
+    count++;
+    if (!Object.hasOwn(b, key) || !jsonEqual(value, Reflect.get(b, key))) return false;
+  }
+  for (const key in b) if (Object.hasOwn(b, key) && Reflect.get(b, key) !== undefined) count--;
+  return count === 0;
 }
 
 /** JSON with every object's keys sorted: equal records give equal text, whatever their key order. */

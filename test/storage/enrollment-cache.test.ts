@@ -5,12 +5,13 @@
 // invalidation is not kept, and a suspended cache sends everything to the database. On PostgreSQL,
 // with openStorage's change feed: another instance's write is seen within the NOTIFY delivery time
 // (measured), and losing the feed suspends the cache until it listens again.
+import fc from "fast-check";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, sql, type LogEvent } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
 import { EnrollmentRecord, type EnrollmentLocator } from "../../machines/index.ts";
-import { EnrollmentCache, sqlEnrollmentIds, type EnrollmentCacheOptions } from "../../runtime/storage/enrollment-cache.ts";
+import { canonicalJson, EnrollmentCache, jsonEqual, sqlEnrollmentIds, type EnrollmentCacheOptions } from "../../runtime/storage/enrollment-cache.ts";
 import { migrate } from "../../runtime/storage/migrations.ts";
 import { openStorage, type OpenedStorage } from "../../runtime/storage/open-storage.ts";
 import { pgliteDialect } from "../../runtime/storage/pglite.ts";
@@ -391,4 +392,21 @@ describe.skipIf(!probe.ok)("the change feed between instances (PostgreSQL)", () 
     await holdsCopy(b, "t-lost-2");
     await eventually(async () => expect(a.enrollmentCache?.live).toBe(true), 10_000);
   }, 30_000);
+});
+
+describe("jsonEqual (how an unchanged optimistic step is recognised)", () => {
+  test("agrees with comparing canonical JSON text, for any JSON values and for a value against itself with its keys reordered", () => {
+    const reordered = (value: unknown): unknown => {
+      if (Array.isArray(value)) return value.map(reordered);
+      if (typeof value !== "object" || value === null) return value;
+      return Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reordered(v)]));
+    };
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.jsonValue(), (a, b) => {
+        expect(jsonEqual(a, b)).toBe(canonicalJson(a) === canonicalJson(b));
+        expect(jsonEqual(a, reordered(a))).toBe(true);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
 });
