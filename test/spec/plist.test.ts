@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import * as plistLib from "plist";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { parseSignedData } from "../../spec/cms.ts";
-import { buildPlist, parsePlist, type PlistValue } from "../../spec/plist.ts";
+import { buildPlist, parsePlist, plistMaxDepth, type PlistValue } from "../../spec/plist.ts";
+import { parsePlistReference } from "../support/plist-reference.ts";
 
 const realBody = new Uint8Array(readFileSync(new URL("../fixtures/enroll-body.ios15-iphone12-1.der", import.meta.url)));
 const cms = parseSignedData(realBody);
@@ -173,6 +174,168 @@ describe("buildPlist", () => {
   it("writes an Invalid Date as an empty <date>, which parsing refuses", () => {
     const xml = buildPlist(new Date(Number.NaN));
     expect(xml).toContain("<date></date>");
+    expect(codeOf(xml)).toBe("plist.invalid");
+  });
+});
+
+describe("parsePlist reads XML as XML 1.0 has it", () => {
+  const inPlist = (value: string) => `<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0">${value}</plist>`;
+
+  it("reads what XML allows around and inside the values", () => {
+    const xml = `\uFEFF<?xml version='1.0' encoding='utf-8' standalone='yes' ?>
+<!-- a comment before the DOCTYPE -->
+<!DOCTYPE plist SYSTEM "PropertyList-1.0.dtd" >
+<plist version="1.0" xmlns="urn:x"   >
+  <dict xml:lang="en">
+    <key a="&amp;&#65;&lt;">s</key> <string>a<!-- ignored --><![CDATA[<b> & ]]>&#x263A;&#9731;&quot;&apos;</string>
+    <key/><string/>
+    <key>n</key><integer> +42 </integer>
+    <key>z</key><integer>-0</integer>
+    <key>c</key><integer>&#49;2</integer>
+    <key>r</key><real>-1.5e3</real>
+    <key>d</key><data>
+      AQID
+      BA
+    </data>
+    <key>e</key><data/>
+    <key>t</key><true></true>
+    <key>f</key><false> <!-- nothing --> </false>
+    <key>a</key><array></array>
+    <key>o</key><dict><!-- empty --></dict>
+    <key>n</key><integer>7</integer>
+  </dict >
+</plist >
+<!-- after -->
+`;
+    expect(parsePlist(xml)).toEqual({
+      ok: true,
+      value: { s: "a<b> & ☺☃\"'", "": "", n: 7, z: -0, c: 12, r: -1500, d: Uint8Array.from([1, 2, 3, 4]), e: new Uint8Array(), t: true, f: false, a: [], o: {} },
+    });
+  });
+
+  it("normalizes CR LF and CR to LF, keeps &#13;, and keeps U+0085, U+2028, U+2029 (xmldom read them as line ends, as XML 1.1 does)", () => {
+    expect(parsePlist(inPlist("<string>a\r\nb\rc&#13;d\u0085e\u2028f\u2029g<![CDATA[\r\n]]></string>"))).toEqual({ ok: true, value: "a\nb\nc\rd\u0085e\u2028f\u2029g\n" });
+    expect(parsePlist(inPlist("<string>a\r\nb\rc\r\r\nd</string>"))).toEqual({ ok: true, value: "a\nb\nc\n\nd" });
+    expect(parsePlist(inPlist("<dict><key>a\r\nb</key><data>AQ\r\nID\r</data></dict>"))).toEqual({ ok: true, value: { "a\nb": Uint8Array.from([1, 2, 3]) } });
+    expect(parsePlist(buildPlist("line\u2028separator"))).toEqual({ ok: true, value: "line\u2028separator" });
+    expect(parsePlistReference(buildPlist("line\u2028separator")).result).toEqual({ ok: true, value: "line\nseparator" });
+  });
+
+  it("reads dates only in Apple's form, exactly as toISOString writes them", () => {
+    for (const date of ["2023-08-06T07:40:58Z", "2024-02-29T00:00:00Z", "0000-01-01T00:00:00Z", "+275760-09-13T00:00:00Z", "-000001-12-31T23:59:59Z"]) {
+      expect(parsePlist(inPlist(`<date>${date}</date>`))).toEqual({ ok: true, value: new Date(date) });
+    }
+    for (const date of ["2023-02-29T00:00:00Z", "2023-01-01T24:00:00Z", "2023-01-01T00:00:00.123Z", "2023-01-01T00:00:00", "2023-01-01T00:00:00+01:00", "2023-01-01", " 2023-01-01T00:00:00Z", "2023-01-01t00:00:00z", ""]) {
+      expect(codeOf(inPlist(`<date>${date}</date>`))).toBe("plist.invalid");
+    }
+  });
+
+  it("refuses integers and reals not in decimal, base64 that atob would refuse", () => {
+    for (const bad of ["12abc", "0x10", "1e3", "1.5", "", " ", "-", "++1", "１２"]) expect(codeOf(inPlist(`<integer>${bad}</integer>`))).toBe("plist.invalid");
+    for (const bad of ["1e", "Infinity", "nan", "+infinity", "1,5", "", "."]) expect(codeOf(inPlist(`<real>${bad}</real>`))).toBe("plist.invalid");
+    expect(parsePlist(inPlist("<real>1e400</real>"))).toEqual({ ok: true, value: Number.POSITIVE_INFINITY });
+    for (const bad of ["A", "AQ=", "A===", "AQ==AQ==", "-_8=", "AQ\u00A0ID"]) expect(codeOf(inPlist(`<data>${bad}</data>`))).toBe("plist.invalid");
+    expect(parsePlist(inPlist("<data>AQ</data>"))).toEqual({ ok: true, value: Uint8Array.from([1]) });
+  });
+
+  it("nests <array> and <dict> up to plistMaxDepth levels, no deeper", () => {
+    const nested = (depth: number, empty: string) => inPlist(`${"<array>".repeat(depth - 1)}${empty}${"</array>".repeat(depth - 1)}`);
+    const r = parsePlist(nested(plistMaxDepth, "<dict/>"));
+    expect(r.ok).toBe(true);
+    const deeper = parsePlist(nested(plistMaxDepth + 1, "<dict/>"));
+    expect(deeper.ok ? "ok" : deeper.error.detail).toContain("nested deeper than 64 levels");
+    expect(codeOf(nested(plistMaxDepth + 1, "<array></array>"))).toBe("plist.invalid");
+  });
+
+  it("refuses what is not a well-formed plist document", () => {
+    for (const xml of [
+      `<plist><string>x</plist>`,
+      `<plist><string>x</string>`,
+      `<plist><string>x</string></plist><plist/>`,
+      `<plist><string>x</string></plist>text`,
+      `<?xml version="1.0"?><?xml version="1.0"?><plist/>`,
+      ` <?xml version="1.0"?><plist><string>x</string></plist>`,
+      `<?xml version="2.0"?><plist><string>x</string></plist>`,
+      `<!DOCTYPE plist><!DOCTYPE plist><plist><string>x</string></plist>`,
+      `<plist><string a="1" a="2">x</string></plist>`,
+      `<plist><string a=1>x</string></plist>`,
+      `<plist><string a="<">x</string></plist>`,
+      `<plist><!-- a -- b --><string>x</string></plist>`,
+      `<plist><string><![CDATA[x</string></plist>`,
+      `<plist><dict><key>a</key><key>b</key><string>x</string></dict></plist>`,
+      `<plist><dict><string>x</string></dict></plist>`,
+      `<plist><String>x</String></plist>`,
+      `<dict><key>a</key><string>x</string></dict>`,
+      `<plist><string>\u0001</string></plist>`,
+      `<plist><string>&#xFFFE;</string></plist>`,
+      `<plist><string>&#x110000;</string></plist>`,
+    ]) {
+      expect([xml, codeOf(xml)]).toEqual([xml, "plist.invalid"]);
+    }
+  });
+
+  it("refuses undeclared entities and entity-like markup everywhere but comments and CDATA", () => {
+    for (const xml of [`<plist version="&v;"><string>x</string></plist>`, `<plist><string>&#X41;</string></plist>`, `<plist><string>&#;</string></plist>`, `<plist><dict>&x;</dict></plist>`, `<plist><string>x</string></plist><!ENTITY x "y">`]) {
+      expect([xml, codeOf(xml)]).toEqual([xml, "plist.entity"]);
+    }
+  });
+
+  // Hostile bodies: each would cost the regexes of the old reader quadratic time or a deep
+  // recursion somewhere; the new reader reads each character a bounded number of times.
+  it("stays linear and iterative on hostile input (1 MB each)", () => {
+    const n = (unit: string) => Math.floor(1_000_000 / unit.length);
+    const refused = [
+      `<plist>${"<array>".repeat(n("<array>"))}`,
+      `<plist>${"<dict><key>k</key>".repeat(n("<dict><key>k</key>"))}`,
+      `<plist>${"<!--".repeat(n("<!--"))}`,
+      `<plist><string>${"<![CDATA[".repeat(n("<![CDATA["))}`,
+      `<plist>${"<array".repeat(n("<array"))}`,
+      `<plist${Array.from({ length: n(' a0000="1"') }, (_, i) => ` a${i}="1"`).join("")}><string>x</string>`,
+      `<?xml version="1.0" encoding="${"a".repeat(1_000_000)}`,
+      `<!DOCTYPE plist SYSTEM "${"[".repeat(1_000_000)}`,
+      `<plist><string>${"]".repeat(1_000_000)}></string></plist>`,
+      `<plist><string>${"&amp;".repeat(n("&amp;"))}&x;</string></plist>`,
+    ];
+    for (const xml of refused) {
+      const started = performance.now();
+      const r = parsePlist(xml);
+      expect([xml.slice(0, 30), r.ok, performance.now() - started < 1_000]).toEqual([xml.slice(0, 30), false, true]);
+    }
+    const accepted = `<plist><dict>${"<key>k</key><string>v&amp;</string>".repeat(n("<key>k</key><string>v&amp;</string>"))}</dict></plist>`;
+    const started = performance.now();
+    expect(parsePlist(accepted)).toEqual({ ok: true, value: { k: "v&" } });
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
+
+// Documents the reader it replaced (test/support/plist-reference.ts) accepted and this one refuses,
+// each for a documented reason (see test/spec/plist.property.test.ts).
+describe("parsePlist is stricter than the plist@5 + xmldom reader where that one was wrong", () => {
+  const cases: readonly (readonly [string, string, PlistValue])[] = [
+    ["an empty <plist> (was [])", `<plist></plist>`, []],
+    ["two values in <plist> (was an array)", `<plist><string>a</string><string>b</string></plist>`, ["a", "b"]],
+    ["a <key> without a value (was \"\")", `<plist><dict><key>a</key></dict></plist>`, { a: "" }],
+    ["<null/> in an <array> (was dropped)", `<plist><array><null/></array></plist>`, []],
+    ["text between elements (was ignored)", `<plist><dict>junk<key>a</key><string>x</string></dict></plist>`, { a: "x" }],
+    ["a <key> outside a <dict> (was a string)", `<plist><array><key>k</key></array></plist>`, ["k"]],
+    ["a comment in a <key> (was the comment's text)", `<plist><dict><key><!--c-->a</key><string>x</string></dict></plist>`, { c: "x" }],
+    ["an element in a <string> (was dropped)", `<plist><string>a<x/>b</string></plist>`, "ab"],
+    ["CDATA in <data> (was ignored)", `<plist><data><![CDATA[AQID]]></data></plist>`, new Uint8Array()],
+    ["an integer with trailing junk (was parseInt's)", `<plist><integer>12abc</integer></plist>`, 12],
+    ["a hexadecimal integer (was 0)", `<plist><integer>0x10</integer></plist>`, 0],
+    ["a date that does not exist (was rolled over)", `<plist><date>2023-02-30T00:00:00Z</date></plist>`, new Date("2023-03-02T00:00:00Z")],
+    ["a date without Z (was local time)", `<plist><date>2023-01-01T00:00:00</date></plist>`, new Date("2023-01-01T00:00:00")],
+    ["a control character between elements (was ignored)", `<plist>\u0001<string>x</string></plist>`, "x"],
+    ["a processing instruction (was allowed outside the root)", `<?style x?><plist><string>x</string></plist>`, "x"],
+    ['"]]>" in text (XML forbids it)', `<plist><string>a]]>b</string></plist>`, "a]]>b"],
+    ['"/ >" in a tag (xmldom skipped it)', `<plist><false/ ></plist>`, false],
+    ["an end tag after the root (xmldom ignored it)", `<plist><true/></plist></plist>`, true],
+    ["a nested <plist> (was an array)", `<plist><plist><string>x</string></plist></plist>`, ["x"]],
+    ["an attribute without quotes (xmldom recovered)", `<plist><string a=1>x</string></plist>`, "x"],
+    ["text after the root (xmldom recovered)", `<plist><string>x</string></plist>x`, "x"],
+  ];
+  it.each(cases)("%s", (_, xml, old) => {
+    expect(parsePlistReference(xml).result).toEqual({ ok: true, value: old });
     expect(codeOf(xml)).toBe("plist.invalid");
   });
 });
