@@ -43,7 +43,7 @@ const controlCharacter = /[\u0000-\u001f\u007f]/;
 const noThrottle = { maxFailures: 1_000_000, windowMs: 60_000 };
 
 beforeAll(() => {
-  // xmldom reports malformed XML on console.error; the answers are what is judged.
+  // What the server logs of hostile input is not judged here; the answers are.
   vi.spyOn(console, "error").mockImplementation(() => {});
   vi.spyOn(console, "warn").mockImplementation(() => {});
 });

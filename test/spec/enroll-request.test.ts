@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { ContentInfo, EncapsulatedContent, EncapsulatedContentInfo, SignedData, SignerInfos } from "@peculiar/asn1-cms";
 import { AsnConvert, AsnParser, OctetString } from "@peculiar/asn1-schema";
 import fc from "fast-check";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { enrollRequestMaxBytes, EnrollRequestInfo, parseEnrollRequestBody } from "../../spec/enroll-request.ts";
 import { buildPlist } from "../../spec/plist.ts";
 
@@ -33,13 +33,6 @@ function codeOf(body: Uint8Array): string {
   return r.ok ? "ok" : r.error.code;
 }
 
-// xmldom reports parse errors on console.error; keep the test output readable.
-beforeEach(() => {
-  vi.spyOn(console, "error").mockImplementation(() => {});
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 describe("parseEnrollRequestBody", () => {
   it("ENROLL-1 the real iOS 15 body parses as CMS SignedData with LANGUAGE, PRODUCT, VERSION", () => {
