@@ -19,6 +19,7 @@ import {
 } from "../../spec/index.ts";
 import { alice, bob, realEnrollBody, seededRandom, testServer } from "../support/fixtures.ts";
 import { validateAgainstAppleSchema } from "../support/apple-yaml.ts";
+import { serverStart } from "../support/drive.ts";
 
 const origin = "https://mdm.example.com";
 
@@ -219,23 +220,8 @@ describe("Enrollment SSO on the host", () => {
     directory: await Directory.create([alice], seededRandom(3), 1_000),
     profile: { identifierPrefix: "com.example.mdm", topic: "com.apple.mgmt.External.x", identity: { kind: "scep", url: "https://mdm.example.com/scep" } },
   });
-  const context = (overrides: Partial<ServerContext>): ServerContext => ({
-    id: "ref-0123456789abcdef",
-    deviceKey: "key",
-    version: "mdm-byod",
-    device: { PRODUCT: "iPhone12,1", VERSION: "19A240", LANGUAGE: "en-US" },
-    userIdentifier: null,
-    managedAppleId: null,
-    tokenHash: null,
-    tokenExpiresAt: null,
-    pendingToken: null,
-    retiredTokenHashes: [],
-    enrollmentId: null,
-    identityFingerprint: null,
-    hasProfile: false,
-    reply: null,
-    ...overrides,
-  });
+  // A new enrollment's context, as the machine starts it, with what the test changes.
+  const context = (overrides: Partial<ServerContext>): ServerContext => ({ ...serverStart().context, ...overrides });
 
   it("ESSO-5 announces the document while enrolling: the signed-in user's organization first, else the one the enroll URL names; never once enrolled", async () => {
     const host = createServerHost(await options(organizations(standardSso)));
