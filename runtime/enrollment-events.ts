@@ -1,21 +1,9 @@
 // Server-machine events that come from the operator, not from a request: TOKEN_INVALIDATED (the
 // device must sign in again, ONGOING-11) and UNENROLL (the device is told it is not enrolled). They
-// are applied to a stored enrollment as the generated server's runEnrollment applies a request's
-// event — store.transact, parse with EnrollmentRecord, resolve the snapshot, send, persist with
-// toRecord — so the machine alone decides what the enrollment becomes.
-import { createActor, fromPromise, waitFor } from "xstate";
-import {
-  EnrollmentRecord,
-  serverMachine,
-  toRecord,
-  type BuildProfileInput,
-  type BuildProfileOutput,
-  type EnrollmentLocator,
-  type EnrollmentStore,
-  type ServerEvent,
-  type VerifyCredentialsInput,
-  type VerifyCredentialsOutput,
-} from "../machines/index.ts";
+// are applied to a stored enrollment under store.transact with the machine's own actor-free step
+// (machines/server-step.ts, as the generated server applies an MDM request's event), so the machine
+// alone decides what the enrollment becomes.
+import { EnrollmentRecord, stepWithoutActors, toRecord, type EnrollmentLocator, type EnrollmentStore, type ServerEvent } from "../machines/index.ts";
 
 /** The events applied without a request; neither invokes an actor. */
 export type OperatorEvent = Extract<ServerEvent, { readonly type: "TOKEN_INVALIDATED" | "UNENROLL" }>;
@@ -34,33 +22,19 @@ export interface AppliedEvent {
 
 /**
  * Applies `event` to the enrollment the locators find, under the store's transaction. Null when
- * none is found. Throws — storing nothing — when the stored record is unreadable or when the machine
- * invoked an actor (these events never should: a change there must not be persisted half-decided).
+ * none is found. Throws — storing nothing — when the stored record is unreadable or when the step
+ * would start an actor (these events never should: a change there must not be persisted half-decided).
  */
 export async function applyServerEvent(store: EnrollmentStore, locators: readonly EnrollmentLocator[], event: OperatorEvent): Promise<AppliedEvent | null> {
-  const invoked: { name: string | null } = { name: null };
-  const refuse = (name: string) => async (): Promise<never> => {
-    invoked.name = name;
-    throw new Error(`${event.type} invoked the ${name} actor`);
-  };
-  const logic = serverMachine.provide({
-    actors: {
-      verifyCredentials: fromPromise<VerifyCredentialsOutput, VerifyCredentialsInput>(refuse("verifyCredentials")),
-      buildProfile: fromPromise<BuildProfileOutput, BuildProfileInput>(refuse("buildProfile")),
-    },
-  });
   return store.transact(locators, async (found) => {
     if (found === null || found === undefined) return { save: null, result: null };
     const parsed = EnrollmentRecord.safeParse(found);
     if (!parsed.success) throw new Error(`a stored enrollment is unreadable: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(record)"}: ${i.message}`).join("; ")}`);
     const before = parsed.data;
-    const actor = createActor(logic, { snapshot: serverMachine.resolveState({ value: before.state, context: before.context }), input: before.context });
-    actor.start();
-    actor.send(event);
-    const settled = await waitFor(actor, (snapshot) => !snapshot.hasTag("busy"), { timeout: 30_000 });
-    actor.stop();
-    if (invoked.name !== null) throw new Error(`${event.type} invoked the ${invoked.name} actor: nothing was stored`);
-    const record = toRecord(String(settled.value), settled.context);
+    // The machine's own step; these events never start an actor, and if one ever did, nothing is stored.
+    const stepped = stepWithoutActors(before.state, before.context, event);
+    if (stepped === null) throw new Error(`${event.type} would start an actor: nothing was stored`);
+    const record = toRecord(stepped.state, stepped.context);
     return {
       save: record,
       result: {
