@@ -14,13 +14,15 @@
 //      stores seeded with 100 and with 100 000 enrolled enrollments (bench/checkin.ts), each sent
 //      TokenUpdate check-ins with the Bearer tokens of the same 100 enrollments in turn, against a
 //      bare twin answering their bytes; reports each ratio and ratio(100 000) ÷ ratio(100);
-//   4. runs bench/device-signature.bench.ts (the cost of one signature verification), if present.
+//   4. runs bench/device-signature.bench.ts (the cost of one signature verification), if present;
+//   5. runs bench/oauth2.bench.ts: the OAuth 2 token endpoint (code exchange, refresh) against
+//      panva's oidc-provider on the same machine (issue 5, item 7).
 //
 // Every measurement is bounded in time and in requests; the server process is stopped at the end.
 //
 //   npm run bench [-- --duration 1000 --rounds 9 --concurrency 16 --warmup 2000 --max-requests 400000 --verify-iterations 3000 --client raw|http]
 //   npm run bench -- --quick        (1 s rounds, for a smoke test; figures are not for BENCHMARKS.md)
-//   npm run bench -- --only checkin (one or more of server, checkin, signature; default all three)
+//   npm run bench -- --only checkin (one or more of server, checkin, signature, oauth2; default all four)
 //        [--checkin-sizes 100,100000 --checkin-measured 100] [--checkin-extra: also the largest store
 //        without the enrollment cache, and with all its enrollments checking in in turn]
 //        [--cpu-prof DIR: then profile each server, one file each]
@@ -45,7 +47,7 @@ const { values: args } = parseArgs({
     "verify-iterations": { type: "string", default: "3000" },
     client: { type: "string", default: "raw" },
     quick: { type: "boolean", default: false },
-    only: { type: "string", default: "server,checkin,signature" },
+    only: { type: "string", default: "server,checkin,signature,oauth2" },
     "checkin-sizes": { type: "string", default: "100,100000" },
     "checkin-measured": { type: "string", default: "100" },
     "checkin-extra": { type: "boolean", default: false },
@@ -65,7 +67,7 @@ const checkinSizes = (args["checkin-sizes"] ?? "").split(",").filter((x) => x !=
 for (const [name, value] of Object.entries({ durationMs, rounds, concurrency, warmupMs, maxRequests, verifyIterations, checkinMeasured, ...Object.fromEntries(checkinSizes.map((n, i) => [`checkin size ${i + 1}`, n])) })) {
   if (!Number.isFinite(value) || value <= 0) throw new Error(`bench: ${name} must be a positive number`);
 }
-const knownParts = ["server", "checkin", "signature"] as const;
+const knownParts = ["server", "checkin", "signature", "oauth2"] as const;
 type Part = (typeof knownParts)[number];
 const isPart = (x: string): x is Part => knownParts.some((p) => p === x);
 const requested = (args.only ?? "").split(",").filter((x) => x !== "");
@@ -308,6 +310,16 @@ if (cpuProf !== undefined) {
     await ask({ profileTo: file }, z.object({ profiled: z.string() }));
     console.log(`profiled ${c.label}: ${m.requests} requests, ${m.rps.toFixed(0)} req/s, ${m.serverCpuUs.toFixed(0)} µs server CPU per request under the profiler\n  npx tsx bench/profile-summary.ts ${file} --requests ${m.requests}`);
   }
+  // Each bare twin once, for comparison: what any Hono handler pays under the same profiler.
+  for (const bare of new Set(comparisons.map((c) => c.bare))) {
+    const c = comparisons.find((x) => x.bare === bare);
+    if (c === undefined) continue;
+    const file = join(cpuProf, `${bare}.cpuprofile`);
+    await ask("profile-start", z.object({ profiling: z.literal(true) }));
+    const m = await measure(bare, c.workload, durationMs * 3);
+    await ask({ profileTo: file }, z.object({ profiled: z.string() }));
+    console.log(`profiled ${bare}: ${m.requests} requests, ${m.rps.toFixed(0)} req/s, ${m.serverCpuUs.toFixed(0)} µs server CPU per request under the profiler\n  npx tsx bench/profile-summary.ts ${file} --requests ${m.requests}`);
+  }
   console.log("");
 }
 stopChild();
@@ -388,4 +400,20 @@ if (!parts.has("signature")) {
   if (code !== 0) console.log(`(device-signature bench exited with ${code})`);
 } else {
   console.log("\n(bench/device-signature.bench.ts not present: no per-verification figure)");
+}
+
+// ---- OAuth 2 token endpoint vs oidc-provider (bench/oauth2.bench.ts, its own server process) --
+
+if (parts.has("oauth2")) {
+  const oauth2Args = [...(quick ? ["--quick"] : []), "--concurrency", String(concurrency)];
+  console.log(`\n$ node --import tsx bench/oauth2.bench.ts ${oauth2Args.join(" ")}`);
+  const code = await new Promise<number | null>((resolve) => {
+    const run = spawn(process.execPath, ["--import", "tsx", here("./oauth2.bench.ts"), ...oauth2Args], { stdio: "inherit" });
+    const timer = setTimeout(() => run.kill(), 1_200_000);
+    run.on("exit", (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  if (code !== 0) console.log(`(oauth2 bench exited with ${code})`);
 }

@@ -4,7 +4,7 @@ import { createActor, waitFor } from "xstate";
 import type { z } from "zod";
 import { EnrollPathParams, EssoPathParams, ServerEnrollmentSsoDocument, ServerWellKnownResponse, SignInSubmission, WebAuthPathParams, WebAuthQuery, WellKnownFailed, WellKnownQuery, buildAuthenticationResultUrl, buildUnrecognizedDevice, checkInEnrollmentId, essoDeveloperHeader, essoHeader, formatChallenge, isUserChannel, mdmSignatureHeader, parseAuthorization, parseCheckInMessage, parseCommandReport, parseEnrollRequestBody, serverErrors } from "../spec/index.ts";
 import type { Challenge, ServerError, ServerErrorCode } from "../spec/index.ts";
-import { EnrollmentRecord, serverMachine, stepWithoutActors, toRecord } from "../machines/index.ts";
+import { serverMachine, readEnrollmentRecord, stepWithoutActors, toRecord } from "../machines/index.ts";
 import type { AuthorizationFact, EnrollmentLocator, EnrollmentStore, ServerActorImplementations, ServerContext, ServerEvent, ServerInput, ServerReplyKind, SignatureFact, TransactOptions } from "../machines/index.ts";
 
 /** What the discovery effect decided for one account (DISCOVERY-10, -11, -12). */
@@ -19,6 +19,15 @@ export interface EnrollmentSsoServed {
   readonly document: z.infer<typeof ServerEnrollmentSsoDocument>;
   /** The inner profile's bytes, served at /esso/<org>/profile (what the legacy declaration's ProfileURL names). */
   readonly profile: Uint8Array;
+}
+
+/** The OAuth 2 endpoints (OAUTH-6 to -16): each reads its request as it came and answers it whole. */
+export interface OAuth2Endpoints {
+  authorize(request: Request): Promise<Response>;
+  authorizeSubmit(request: Request): Promise<Response>;
+  token(request: Request): Promise<Response>;
+  revoke(request: Request): Promise<Response>;
+  metadata(request: Request): Promise<Response>;
 }
 
 /** What the request tells about the enrollment before anyone signed in: the organization its enroll URL names. */
@@ -38,6 +47,10 @@ export interface ServerHost {
   /** A new access token for the user who is signing in (null: unknown yet); its lifetime may depend on the user's organization. */
   issueToken(now: number, userIdentifier: string | null): Promise<{ readonly token: string; readonly hash: string; readonly expiresAt: number }>;
   discover(query: WellKnownQuery): Promise<DiscoveryDecision>;
+  /** Whether an organization's name in URLs (/enroll/<version>/<org>) is one this server serves. */
+  servesOrganization?(organization: string): boolean;
+  /** The OAuth 2 authorization server (absent: its endpoints answer 404). */
+  readonly oauth2?: OAuth2Endpoints;
   /** The Enrollment SSO document and profile of the organization a URL names (undefined: it offers none). */
   enrollmentSso?(organization: string): Promise<EnrollmentSsoServed | undefined>;
   /**
@@ -46,7 +59,16 @@ export interface ServerHost {
    */
   challengeFor(enrollment: ServerContext, hint?: ChallengeHint): { readonly challenge: Challenge; readonly essoUrl?: string; readonly essoDeveloper?: boolean };
   /** The sign-in page, carrying an anti-CSRF token bound to this enrollment. */
-  renderSignInPage(enrollment: ServerContext, view: { readonly userIdentifier: string | null; readonly failed: boolean; readonly now: number }): Promise<string>;
+  renderSignInPage(
+    enrollment: ServerContext,
+    view: {
+      readonly userIdentifier: string | null;
+      readonly failed: boolean;
+      readonly now: number;
+      /** Where the form posts and what it carries besides the credentials (the OAuth 2 authorization request); default: the web-auth URL. */
+      readonly form?: { readonly action: string; readonly fields: Readonly<Record<string, string>> };
+    },
+  ): Promise<string>;
   /** Whether a posted anti-CSRF token is one this server issued for this enrollment and has not expired. */
   checkSignInCsrf(enrollmentRef: string, token: string, now: number): Promise<boolean>;
   /** The HTML page that ends web authentication with an error: a person in the web view reads words, not JSON. */
@@ -84,6 +106,11 @@ const replies = {
   webAuthSubmit: { "authentication-result": { status: 308 }, "sign-in-form": { status: 401, contentType: "text/html; charset=utf-8" }, "error": { status: 400, contentType: "application/problem+json" } },
   checkIn: { "acknowledged": { status: 200 }, "challenge": { status: 401 }, "unrecognized-device": { status: 403, contentType: "application/json" }, "error": { status: 400, contentType: "application/problem+json" } },
   command: { "acknowledged": { status: 200 }, "challenge": { status: 401 }, "unrecognized-device": { status: 403, contentType: "application/json" }, "error": { status: 400, contentType: "application/problem+json" } },
+  oauth2Authorize: { "sign-in-form": { status: 200, contentType: "text/html; charset=utf-8" }, "redirect": { status: 308 }, "error": { status: 400, contentType: "text/html; charset=utf-8" } },
+  oauth2AuthorizeSubmit: { "redirect": { status: 308 }, "sign-in-form": { status: 401, contentType: "text/html; charset=utf-8" }, "error": { status: 400, contentType: "text/html; charset=utf-8" } },
+  oauth2Token: { "document": { status: 200, contentType: "application/json" }, "error": { status: 400, contentType: "application/json" } },
+  oauth2Revoke: { "acknowledged": { status: 200 }, "error": { status: 400, contentType: "application/json" } },
+  oauth2Metadata: { "document": { status: 200, contentType: "application/json" }, "error": { status: 400, contentType: "application/problem+json" } },
   enrollmentSsoDocument: { "document": { status: 200, contentType: "application/json" }, "error": { status: 400, contentType: "application/problem+json" } },
   enrollmentSsoProfile: { "profile": { status: 200, contentType: "application/x-apple-aspen-config" }, "error": { status: 400, contentType: "application/problem+json" } },
 } as const satisfies Record<string, ReplyTable>;
@@ -207,7 +234,7 @@ export function createServer(host: ServerHost): Hono {
   app.on("POST", "/enroll/:version/:org?", async (c) => {
     const params = EnrollPathParams.safeParse(c.req.param());
     if (!params.success) return problem({ code: "not-found", detail: issues(params.error) });
-    if (params.data.org !== undefined && (host.enrollmentSso === undefined || (await host.enrollmentSso(params.data.org)) === undefined)) return problem({ code: "not-found", detail: "no such organization" });
+    if (params.data.org !== undefined && host.servesOrganization?.(params.data.org) !== true) return problem({ code: "not-found", detail: "no such organization" });
     const raw = await readBody(c.req.raw, 65536);
     if (!raw.ok) return problem(raw.error);
     const body = parseEnrollRequestBody(raw.value);
@@ -278,6 +305,31 @@ export function createServer(host: ServerHost): Hono {
     const decision = await authorizeMdmRequest(host, c.req.raw, "command");
     if (!decision.allowed) return decision.response;
     return host.handleMdm === undefined ? new Response(null, { status: 200 }) : host.handleMdm(decision.request);
+  });
+
+  // oauth2Authorize: OAuth 2 authorization request: the sign-in page for the enrollment the authorization-url names (steps 6–10 (OAuth 2); https://developer.apple.com/documentation/devicemanagement/implementing-the-oauth2-authentication-account-driven-enrollment-flow)
+  app.on("GET", "/oauth2/authorize", async (c) => {
+    return host.oauth2 === undefined ? problem({ code: "not-found" }) : host.oauth2.authorize(c.req.raw);
+  });
+
+  // oauth2AuthorizeSubmit: OAuth 2 authorization: the person's credentials; success redirects with a code (steps 11 (OAuth 2); https://developer.apple.com/documentation/devicemanagement/implementing-the-oauth2-authentication-account-driven-enrollment-flow)
+  app.on("POST", "/oauth2/authorize", async (c) => {
+    return host.oauth2 === undefined ? problem({ code: "not-found" }) : host.oauth2.authorizeSubmit(c.req.raw);
+  });
+
+  // oauth2Token: OAuth 2 token request (authorization_code and refresh_token grants) (steps 12–13 (OAuth 2), refresh; https://developer.apple.com/documentation/devicemanagement/implementing-the-oauth2-authentication-account-driven-enrollment-flow)
+  app.on("POST", "/oauth2/token", async (c) => {
+    return host.oauth2 === undefined ? problem({ code: "not-found" }) : host.oauth2.token(c.req.raw);
+  });
+
+  // oauth2Revoke: OAuth 2 token revocation (RFC 7009) (steps any time after 13; https://www.rfc-editor.org/rfc/rfc7009)
+  app.on("POST", "/oauth2/revoke", async (c) => {
+    return host.oauth2 === undefined ? problem({ code: "not-found" }) : host.oauth2.revoke(c.req.raw);
+  });
+
+  // oauth2Metadata: OAuth 2 authorization server metadata (RFC 8414) (steps —; https://www.rfc-editor.org/rfc/rfc8414)
+  app.on("GET", "/.well-known/oauth-authorization-server", async (c) => {
+    return host.oauth2 === undefined ? problem({ code: "not-found" }) : host.oauth2.metadata(c.req.raw);
   });
 
   // enrollmentSsoDocument: Enrollment SSO document: the SSO app, its associated domains, and its profile or declarations (steps 5 (Enrollment SSO); https://developer.apple.com/documentation/devicemanagement/enrollmentssodocument)
@@ -428,6 +480,17 @@ function logicFor(actors: ServerActorImplementations): ReturnType<typeof serverM
 }
 
 /**
+ * Runs one server-machine event on a stored enrollment (its named actors included) and stores what
+ * the machine decided: for endpoints the host serves itself (the OAuth 2 authorization server).
+ * Null when no enrollment is found.
+ */
+export function runEnrollmentEvent(host: ServerHost, locator: EnrollmentLocator, event: ServerEvent): Promise<ServerContext | null> {
+  // Events that start no actor are a pure step: the machine's actor-free step, through the cache.
+  const pure = event.type === "TOKEN_REFRESHED" || event.type === "TOKEN_INVALIDATED" || event.type === "SIGN_IN_PAGE";
+  return runEnrollment(host, [locator], event, undefined, pure ? { optimistic: true } : {});
+}
+
+/**
  * Runs the server machine for one event on the enrollment the locators find (or a new one when
  * `create` is given), waits until its named actors have settled, and stores the result.
  */
@@ -445,11 +508,12 @@ async function runEnrollment(
       if (create === undefined) return { save: null, result: null };
       actor = createActor(logic, { input: create() });
     } else {
-      const record = EnrollmentRecord.safeParse(found);
+      // Parsed once per cached copy: the enrollment cache hands out the same frozen record until it changes.
+      const record = readEnrollmentRecord(found);
       if (!record.success) throw new Error(`a stored enrollment is unreadable: ${issues(record.error)}`);
       // A step that starts no actor (an MDM request) is computed synchronously, without an actor.
       const stepped = options.optimistic === true ? stepWithoutActors(record.data.state, record.data.context, event) : null;
-      if (stepped !== null) return { save: toRecord(stepped.state, stepped.context), result: stepped.context };
+      if (stepped !== null) return { save: stepped.record, result: stepped.context };
       actor = createActor(logic, { snapshot: serverMachine.resolveState({ value: record.data.state, context: record.data.context }), input: record.data.context });
     }
     actor.start();

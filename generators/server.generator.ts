@@ -49,7 +49,7 @@ function parseStatements(op: OperationSpec, used: Set<string>): string[] {
     // A path naming an organization names one the host serves, or nothing at all.
     if (op.path.includes("/:org?")) {
       lines.push(
-        `if (params.data.org !== undefined && (host.enrollmentSso === undefined || (await host.enrollmentSso(params.data.org)) === undefined)) return ${fail}({ code: "not-found", detail: "no such organization" });`,
+        `if (params.data.org !== undefined && host.servesOrganization?.(params.data.org) !== true) return ${fail}({ code: "not-found", detail: "no such organization" });`,
       );
     }
   }
@@ -150,7 +150,7 @@ function eventStatements(op: OperationSpec, handling: Extract<Handling, { kind: 
   return lines;
 }
 
-function effectStatements(op: OperationSpec, handling: Extract<Handling, { kind: "effect" }>, used: Set<string>): string[] {
+function effectStatements(op: OperationSpec, handling: Exclude<Extract<Handling, { kind: "effect" }>, { effect: "oauth2" }>, used: Set<string>): string[] {
   if (handling.effect === "discover") {
     return [
       `const decision = await host.${handling.effect}(query.data);`,
@@ -223,10 +223,17 @@ function mdmParseCase(op: OperationSpec, handling: Extract<Handling, { kind: "md
   ].join("\n");
 }
 
+/** An OAuth 2 endpoint: the host's authorization server reads the request itself (RFC 6749 §3.1: repeated parameters, its own error format). */
+function oauth2Statements(handling: Extract<Handling, { kind: "effect"; effect: "oauth2" }>): string[] {
+  return [`return host.oauth2 === undefined ? problem({ code: "not-found" }) : host.oauth2.${handling.endpoint}(c.req.raw);`];
+}
+
 function route(op: OperationSpec, used: Set<string>): string {
   const { handling } = op;
-  const body = [...(handling.kind === "effect" && handling.effect === "discover" ? effectCacheStatements() : []), ...(handling.kind === "mdm" ? [] : parseStatements(op, used))];
+  const delegated = handling.kind === "mdm" || (handling.kind === "effect" && handling.effect === "oauth2");
+  const body = [...(handling.kind === "effect" && handling.effect === "discover" ? effectCacheStatements() : []), ...(delegated ? [] : parseStatements(op, used))];
   if (handling.kind === "event") body.push(...eventStatements(op, handling, used));
+  else if (handling.kind === "effect" && handling.effect === "oauth2") body.push(...oauth2Statements(handling));
   else if (handling.kind === "effect") body.push(...effectStatements(op, handling, used));
   else if (handling.kind === "mdm") body.push(...mdmStatements(op));
   return [
@@ -280,7 +287,7 @@ import { createActor, waitFor } from "xstate";
 import type { z } from "zod";
 import { ${valueImports.join(", ")} } from "../spec/index.ts";
 import type { Challenge, ServerError, ServerErrorCode${used.has("WellKnownQuery") ? "" : ", WellKnownQuery"} } from "../spec/index.ts";
-import { EnrollmentRecord, ${machine}, stepWithoutActors, toRecord } from "../machines/index.ts";
+import { ${machine}, readEnrollmentRecord, stepWithoutActors, toRecord } from "../machines/index.ts";
 import type { AuthorizationFact, EnrollmentLocator, EnrollmentStore, ServerActorImplementations, ServerContext, ServerEvent, ServerInput, ServerReplyKind, SignatureFact, TransactOptions } from "../machines/index.ts";
 
 /** What the discovery effect decided for one account (DISCOVERY-10, -11, -12). */
@@ -295,6 +302,15 @@ export interface EnrollmentSsoServed {
   readonly document: z.infer<typeof ${essoName}>;
   /** The inner profile's bytes, served at /esso/<org>/profile (what the legacy declaration's ProfileURL names). */
   readonly profile: Uint8Array;
+}
+
+/** The OAuth 2 endpoints (OAUTH-6 to -16): each reads its request as it came and answers it whole. */
+export interface OAuth2Endpoints {
+  authorize(request: Request): Promise<Response>;
+  authorizeSubmit(request: Request): Promise<Response>;
+  token(request: Request): Promise<Response>;
+  revoke(request: Request): Promise<Response>;
+  metadata(request: Request): Promise<Response>;
 }
 
 /** What the request tells about the enrollment before anyone signed in: the organization its enroll URL names. */
@@ -314,6 +330,10 @@ export interface ServerHost {
   /** A new access token for the user who is signing in (null: unknown yet); its lifetime may depend on the user's organization. */
   issueToken(now: number, userIdentifier: string | null): Promise<{ readonly token: string; readonly hash: string; readonly expiresAt: number }>;
   discover(query: WellKnownQuery): Promise<DiscoveryDecision>;
+  /** Whether an organization's name in URLs (/enroll/<version>/<org>) is one this server serves. */
+  servesOrganization?(organization: string): boolean;
+  /** The OAuth 2 authorization server (absent: its endpoints answer 404). */
+  readonly oauth2?: OAuth2Endpoints;
   /** The Enrollment SSO document and profile of the organization a URL names (undefined: it offers none). */
   enrollmentSso?(organization: string): Promise<EnrollmentSsoServed | undefined>;
   /**
@@ -322,7 +342,16 @@ export interface ServerHost {
    */
   challengeFor(enrollment: ServerContext, hint?: ChallengeHint): { readonly challenge: Challenge; readonly essoUrl?: string; readonly essoDeveloper?: boolean };
   /** The sign-in page, carrying an anti-CSRF token bound to this enrollment. */
-  renderSignInPage(enrollment: ServerContext, view: { readonly userIdentifier: string | null; readonly failed: boolean; readonly now: number }): Promise<string>;
+  renderSignInPage(
+    enrollment: ServerContext,
+    view: {
+      readonly userIdentifier: string | null;
+      readonly failed: boolean;
+      readonly now: number;
+      /** Where the form posts and what it carries besides the credentials (the OAuth 2 authorization request); default: the web-auth URL. */
+      readonly form?: { readonly action: string; readonly fields: Readonly<Record<string, string>> };
+    },
+  ): Promise<string>;
   /** Whether a posted anti-CSRF token is one this server issued for this enrollment and has not expired. */
   checkSignInCsrf(enrollmentRef: string, token: string, now: number): Promise<boolean>;
   /** The HTML page that ends web authentication with an error: a person in the web view reads words, not JSON. */
@@ -574,6 +603,17 @@ function logicFor(actors: ServerActorImplementations): ReturnType<typeof ${machi
 }
 
 /**
+ * Runs one server-machine event on a stored enrollment (its named actors included) and stores what
+ * the machine decided: for endpoints the host serves itself (the OAuth 2 authorization server).
+ * Null when no enrollment is found.
+ */
+export function runEnrollmentEvent(host: ServerHost, locator: EnrollmentLocator, event: ServerEvent): Promise<ServerContext | null> {
+  // Events that start no actor are a pure step: the machine's actor-free step, through the cache.
+  const pure = event.type === "TOKEN_REFRESHED" || event.type === "TOKEN_INVALIDATED" || event.type === "SIGN_IN_PAGE";
+  return runEnrollment(host, [locator], event, undefined, pure ? { optimistic: true } : {});
+}
+
+/**
  * Runs the server machine for one event on the enrollment the locators find (or a new one when
  * \`create\` is given), waits until its named actors have settled, and stores the result.
  */
@@ -591,11 +631,12 @@ async function runEnrollment(
       if (create === undefined) return { save: null, result: null };
       actor = createActor(logic, { input: create() });
     } else {
-      const record = EnrollmentRecord.safeParse(found);
+      // Parsed once per cached copy: the enrollment cache hands out the same frozen record until it changes.
+      const record = readEnrollmentRecord(found);
       if (!record.success) throw new Error(\`a stored enrollment is unreadable: \${issues(record.error)}\`);
       // A step that starts no actor (an MDM request) is computed synchronously, without an actor.
       const stepped = options.optimistic === true ? stepWithoutActors(record.data.state, record.data.context, event) : null;
-      if (stepped !== null) return { save: toRecord(stepped.state, stepped.context), result: stepped.context };
+      if (stepped !== null) return { save: stepped.record, result: stepped.context };
       actor = createActor(logic, { snapshot: ${machine}.resolveState({ value: record.data.state, context: record.data.context }), input: record.data.context });
     }
     actor.start();

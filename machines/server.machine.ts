@@ -57,6 +57,11 @@ export type ServerEvent =
       readonly issuedToken: IssuedToken;
       /** Whether the form carried this page's anti-CSRF token (checked by the runtime). */
       readonly csrfValid: boolean;
+      /**
+       * The person's identity was verified upstream (the issuer of an OpenID Connect provider) and
+       * `username` is the user identifier mapped from it; there is no password to check.
+       */
+      readonly verifiedBy?: string;
     }
   | { readonly type: "SIGN_IN_CANCEL"; readonly csrfValid: boolean }
   | {
@@ -74,7 +79,17 @@ export type ServerEvent =
       /** The profile sets SignMessage: every request must be signed by the enrollment's identity (ONGOING-13). */
       readonly signatureRequired: boolean;
     }
-  | { readonly type: "TOKEN_INVALIDATED" }
+  /**
+   * ONGOING-11. With `tokenHash`, only that token is invalidated: a token revoked through OAuth 2
+   * (a replayed code, a reused refresh token, RFC 7009) that a newer sign-in has replaced already
+   * leaves the enrollment as it is.
+   */
+  | { readonly type: "TOKEN_INVALIDATED"; readonly tokenHash?: string }
+  /**
+   * OAuth 2 refresh (OAUTH-14): a new access token from the family whose last access token was
+   * `previousTokenHash`; it replaces the enrollment's token only if that one is still the enrollment's.
+   */
+  | { readonly type: "TOKEN_REFRESHED"; readonly issuedToken: IssuedToken; readonly previousTokenHash: string }
   | { readonly type: "UNENROLL" };
 
 export interface ServerInput {
@@ -109,6 +124,8 @@ export type VerifyCredentialsInput = {
   readonly username: string;
   readonly password: string;
   readonly expectedUser: string | null;
+  /** SIGN_IN's `verifiedBy`: only the user's existence (and expectedUser) is checked. */
+  readonly verifiedBy?: string;
 };
 /** `throttled`: too many recent failures for this enrollment or user; the password was not even tried. */
 export type VerifyCredentialsOutput =
@@ -201,6 +218,9 @@ function macDeviceChannel(stay: boolean) {
   ] as const;
 }
 
+/** ONGOING-11: invalidating a token the enrollment no longer has changes nothing. */
+const keepOtherToken = { guard: "namesAnotherToken", actions: "clearReply", meta: { rule: "ONGOING-11" } } as const;
+
 const checkIn = {
   CHECK_IN: [
     unsigned,
@@ -209,7 +229,15 @@ const checkIn = {
     { guard: "tokenValid", target: "#enrollment.enrolled", actions: ["recordEnrollmentId", "pinIdentity", "replyAcknowledged"] },
     refused,
   ],
-  TOKEN_INVALIDATED: { target: "#enrollment.tokenInvalidated", actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } },
+  TOKEN_INVALIDATED: [keepOtherToken, { target: "#enrollment.tokenInvalidated", actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } }],
+} as const;
+
+/** OAUTH-14: a refresh keeps the enrollment where it is, with the new token in place of the old. */
+const refresh = {
+  TOKEN_REFRESHED: [
+    { guard: "refreshesCurrentToken", actions: "replaceRefreshedToken", meta: { rule: "OAUTH-14" } },
+    { actions: { type: "replyError", params: { code: "oauth2.invalid-grant", ruleId: "OAUTH-14" } }, meta: { rule: "OAUTH-14" } },
+  ],
 } as const;
 
 /** After invalidation there is no token to accept until the person signs in again. */
@@ -255,6 +283,8 @@ export const serverMachine = setup({
       event.type === "CHECK_IN" && event.signature.kind === "valid" && context.identityFingerprint !== null && event.signature.signerFingerprint === context.identityFingerprint,
     isCheckOut: ({ event }) => event.type === "CHECK_IN" && event.messageType === "CheckOut",
     hasToken: ({ context }) => context.tokenHash !== null,
+    namesAnotherToken: ({ context, event }) => event.type === "TOKEN_INVALIDATED" && event.tokenHash !== undefined && event.tokenHash !== context.tokenHash,
+    refreshesCurrentToken: ({ context, event }) => event.type === "TOKEN_REFRESHED" && context.tokenHash !== null && event.previousTokenHash === context.tokenHash,
     // ONGOING-8: a CheckOut cannot recover from a 401, so a stale token of this enrollment (current or
     // one it had before) is enough; a token it never had, or none, is not — or anyone knowing an
     // EnrollmentID could check the device out.
@@ -292,6 +322,11 @@ export const serverMachine = setup({
     ),
     dropToken: assign(({ context }) => ({ tokenHash: null, tokenExpiresAt: null, retiredTokenHashes: retire(context) })),
     dropPendingToken: assign({ pendingToken: null }),
+    replaceRefreshedToken: assign(({ context, event }) =>
+      event.type === "TOKEN_REFRESHED"
+        ? { retiredTokenHashes: retire(context), tokenHash: event.issuedToken.hash, tokenExpiresAt: event.issuedToken.expiresAt, reply: { kind: "acknowledged" } as const }
+        : {},
+    ),
     clearReply: assign({ reply: null }),
     forgetEnrollment: assign({ userIdentifier: null, managedAppleId: null, tokenHash: null, tokenExpiresAt: null, retiredTokenHashes: [], enrollmentId: null, identityFingerprint: null, hasProfile: false }),
   },
@@ -318,8 +353,10 @@ export const serverMachine = setup({
     SIGN_IN_CANCEL: { actions: { type: "replyError", params: { code: "sign-in.not-expected" } } },
     CHECK_IN: { actions: "replyUnrecognized", meta: { rule: "ONGOING-9" } },
     // ONGOING-11: the server may invalidate the token in any state; it then authorizes nothing.
-    TOKEN_INVALIDATED: { actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } },
+    TOKEN_INVALIDATED: [keepOtherToken, { actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } }],
     UNENROLL: { target: ".unenrolled", actions: ["dropToken", assign({ reply: { kind: "acknowledged" } })] },
+    // OAUTH-14: no token to refresh outside the states below.
+    TOKEN_REFRESHED: { actions: { type: "replyError", params: { code: "oauth2.invalid-grant", ruleId: "OAUTH-14" } }, meta: { rule: "OAUTH-14" } },
     // An enroll body is not secret (it can be replayed), so a token-less ENROLL only challenges: it
     // never moves an enrollment that has a profile back, which would lock its device out.
     ENROLL: [
@@ -348,6 +385,7 @@ export const serverMachine = setup({
           username: event.type === "SIGN_IN" ? event.username : "",
           password: event.type === "SIGN_IN" ? event.password : "",
           expectedUser: context.userIdentifier,
+          ...(event.type === "SIGN_IN" && event.verifiedBy !== undefined ? { verifiedBy: event.verifiedBy } : {}),
         }),
         onDone: [
           {
@@ -395,7 +433,8 @@ export const serverMachine = setup({
     authenticated: {
       on: {
         ...signIn,
-        TOKEN_INVALIDATED: { target: "challenged", actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } },
+        ...refresh,
+        TOKEN_INVALIDATED: [keepOtherToken, { target: "challenged", actions: ["dropToken", "clearReply"], meta: { rule: "ONGOING-11" } }],
       },
     },
     buildingProfile: {
@@ -436,10 +475,10 @@ export const serverMachine = setup({
         onError: { target: "authenticated", actions: { type: "replyError", params: { code: "profile.misconfigured", ruleId: "PROFILE-6" } }, meta: { rule: "PROFILE-6" } },
       },
     },
-    profileDelivered: { on: { ...signIn, ...checkIn } },
-    enrolled: { on: { ...signIn, ...checkIn } },
+    profileDelivered: { on: { ...signIn, ...checkIn, ...refresh } },
+    enrolled: { on: { ...signIn, ...checkIn, ...refresh } },
     tokenInvalidated: { on: { ...signIn, ...checkInWithoutToken } },
-    reauthenticated: { on: { ...signIn, ...checkIn } },
+    reauthenticated: { on: { ...signIn, ...checkIn, ...refresh } },
     checkedOut: { on: { ENROLL: startOver } },
     unenrolled: { on: { ENROLL: startOver } },
   },

@@ -254,6 +254,7 @@ export function createAdminService(options: AdminServiceOptions): AdminService {
     async unenroll(actor, id) {
       const applied = await applyServerEvent(storage.enrollments, [{ by: "id", id }], { type: "UNENROLL" });
       if (applied === null) throw new AdminError("admin.not-found", `no enrollment ${JSON.stringify(id)}`);
+      await storage.oauth.revokeEnrollmentFamilies(id, now());
       return recordChange(actor, "enrollment.unenrolled", applied);
     },
 
@@ -262,6 +263,8 @@ export function createAdminService(options: AdminServiceOptions): AdminService {
       if ("enrollment" in t) {
         const applied = await applyServerEvent(storage.enrollments, [{ by: "id", id: t.enrollment }], { type: "TOKEN_INVALIDATED" });
         if (applied === null) throw new AdminError("admin.not-found", `no enrollment ${JSON.stringify(t.enrollment)}`);
+        // An OAuth 2 device must sign in again, not refresh its way back (OAUTH-14 refuses it too).
+        await storage.oauth.revokeEnrollmentFamilies(t.enrollment, now());
         return { revoked: [await recordChange(actor, "enrollment.token-revoked", applied)], skipped: [] };
       }
       const known = await storage.users.get(t.user);
@@ -275,7 +278,10 @@ export function createAdminService(options: AdminServiceOptions): AdminService {
           continue;
         }
         const applied = await applyServerEvent(storage.enrollments, [{ by: "id", id: row.id }], { type: "TOKEN_INVALIDATED" });
-        if (applied !== null) result.revoked.push(await recordChange(actor, "enrollment.token-revoked", applied));
+        if (applied !== null) {
+          await storage.oauth.revokeEnrollmentFamilies(row.id, now());
+          result.revoked.push(await recordChange(actor, "enrollment.token-revoked", applied));
+        }
       }
       return result;
     },

@@ -7,6 +7,8 @@
 //   device trust → Apple Root CA, plus the test CA only when the configuration allows it
 //   admin        → the admin API under /admin/v1 (runtime/admin-api.ts), authorized by the
 //                  configuration's admin tokens, or the data folder's when it names none
+//   sign-in      → the password directory, and/or an OpenID Connect provider per organization
+//                  (runtime/upstream-sign-in.ts, mounted at /authenticate/upstream/)
 //   MDM          → the built-in MDM (runtime/mdm.ts) over storage.mdm unless deps.mdm answers; its
 //                  commands are queued through /admin/v1 (runtime/admin-commands-api.ts)
 //
@@ -119,6 +121,20 @@ export async function createAdenroll(config: AdenrollConfig, deps: AdenrollDepen
     // The configuration's profile keys are the host's, but for the identity and the signer it builds.
     profile: { ...profileKeys, identity, ...(sign === undefined ? {} : { sign }) },
     tokenLifetimeSeconds: config.tokenLifetimeSeconds,
+    authentication: config.authentication,
+    ...(config.identityProvider === undefined ? {} : { identityProvider: config.identityProvider }),
+    ...(config.oauth2 === undefined
+      ? {}
+      : {
+          oauth2: {
+            clients: config.oauth2.clients.map((c) => ({ id: c.id, redirectUris: [...c.redirectUris], pkce: c.pkce })),
+            scope: config.oauth2.scope,
+            store: storage.oauth,
+            accessTokenLifetimeSeconds: config.oauth2.accessTokenLifetimeSeconds,
+            refreshTokenLifetimeSeconds: config.oauth2.refreshTokenLifetimeSeconds,
+            codeLifetimeSeconds: config.oauth2.codeLifetimeSeconds,
+          },
+        }),
     identityTrust: { anchors: identityAnchors },
     // The built-in MDM unless another answers (an upstream MDM, in proxy mode).
     mdm:
@@ -149,6 +165,9 @@ export async function createAdenroll(config: AdenrollConfig, deps: AdenrollDepen
     },
   });
   const app = createServer(host);
+  // Sign-in through an OpenID Connect provider: its start link and callback (runtime/upstream-sign-in.ts).
+  const upstream = host.upstreamSignIn;
+  if (upstream !== undefined) app.get("/authenticate/upstream/*", (c) => upstream.fetch(c.req.raw));
 
   // The admin API rides on the same app, under its own prefix: the generated routes stay as they are.
   const domains = new Set(config.organizations.flatMap((o) => Object.keys(o.domains)));

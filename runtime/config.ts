@@ -6,8 +6,11 @@
 // What it holds:
 //   publicBaseUrl         where devices reach this server (discovery BaseURLs, the sign-in page)
 //   organizations         each with a name, domains → enrollment type (mdm-byod | mdm-adde),
-//                         per-user overrides of the type, and the authentication method ("simple";
-//                         "oauth2" is reserved for the OAuth 2 flow and refused for now)
+//                         per-user overrides of the type, and the authentication method ("simple"
+//                         or "oauth2"; default: the top-level `authentication`)
+//   authentication, oauth2
+//                         how people sign in by default, and the OAuth 2 authorization server's
+//                         clients, scope and lifetimes (runtime/oauth2-server.ts)
 //   users                 userIdentifier → managedAppleId and a scrypt password hash (a plain
 //                         `password` is accepted for demos only: hashed at load, with a warning)
 //   profile               what the enrollment profile carries: ServerURL, CheckInURL, Topic,
@@ -22,6 +25,8 @@
 //                         none: one is generated into the data folder at first start
 //   upstream              proxy mode: the MDM that answers the MDM requests adenroll authorized
 //                         (runtime/proxy.ts; the CLI's --upstream wins)
+//   identityProvider      sign-in through an OpenID Connect provider, top level or per organization
+//                         (runtime/upstream-sign-in.ts): issuer, client, claims, passwordSignIn
 //   organizations[].enrollmentSso
 //                         Enrollment SSO: the SSO app, its extension, certificates (PEM files) and
 //                         optional declarations; the document is built and checked at load (ESSO-5)
@@ -35,6 +40,8 @@ import {
   EnrollmentVersion,
   isFqdn,
   OrganizationSlug,
+  appleRedirectUri,
+  isLoopbackHttp,
   type EnrollmentSsoSettings,
   type EssoCertificateInput,
   type PlistValue,
@@ -54,6 +61,7 @@ import { organizationSlugFromName, type ProfileAnchor } from "./server-host.ts";
 import type { SeedUser } from "./user-directory.ts";
 import { messageOf, systemErrorCode } from "./error-text.ts";
 import { upstreamUrlProblem } from "./proxy.ts";
+import { identityProviderProblems, type IdentityProviderSettings } from "./upstream-sign-in.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The file's schema
@@ -86,15 +94,27 @@ const subject = z.union([
 
 const fileRef = z.string().min(1, "expected a file path (relative to the config file's folder)");
 
-const Authentication = z.string().superRefine((value, ctx) => {
-  if (value === "simple") return;
-  ctx.addIssue({
-    code: "custom",
-    message:
-      value === "oauth2"
-        ? '"oauth2" is reserved for OAuth 2 authentication, which this version of adenroll does not implement yet; use "simple"'
-        : `expected "simple" (the only method implemented; "oauth2" is reserved), got ${JSON.stringify(value)}`,
-  });
+const Authentication = z.enum(["simple", "oauth2"], { error: 'expected "simple" (web sign-in, apple-as-web) or "oauth2" (apple-oauth2)' });
+
+/** A registered OAuth 2 client (public: no secret). */
+const OAuthClientConfig = z.strictObject({
+  id: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, "printable characters without spaces"),
+  /** Exact strings (OAUTH-8); Apple devices use the apple-remotemanagement-user-login scheme. */
+  redirectUris: z.array(z.string().min(1).refine((v) => URL.canParse(v) && !v.includes("#"), "an absolute URI without a fragment")).min(1),
+  /** "required": the client must use PKCE (S256); devices send none, so never for them. */
+  pkce: z.enum(["optional", "required"]).default("optional"),
+});
+
+/** The OAuth 2 authorization server (runtime/oauth2-server.ts). */
+const OAuth2Config = z.strictObject({
+  /** The first is the one devices are told to use (the apple-oauth2 challenge's client-id and redirect-url). */
+  clients: z.array(OAuthClientConfig).min(1).default([{ id: "adenroll", redirectUris: [appleRedirectUri], pkce: "optional" }]),
+  /** The challenge's scope (DOC-OAUTH: required). */
+  scope: z.string().min(1).regex(/^[\x20-\x7e]+$/, "printable characters").default("MDM"),
+  accessTokenLifetimeSeconds: z.int().min(60).max(86_400).default(3600),
+  refreshTokenLifetimeSeconds: z.int().min(300).max(366 * 86_400).default(30 * 86_400),
+  /** OAUTH-10: at most 60. */
+  codeLifetimeSeconds: z.int().min(5).max(60).default(60),
 });
 
 /** A value the extension receives as it is: what a plist holds, from JSON or YAML (no null). */
@@ -158,10 +178,48 @@ const EnrollmentSso = z
     }
   });
 
+/**
+ * An OpenID Connect provider people sign in with (runtime/upstream-sign-in.ts). Register
+ * <publicBaseUrl>/authenticate/upstream/callback as its redirect URI.
+ */
+const IdentityProviderConfig = z
+  .strictObject({
+    /** https (http only on a loopback address, for tests). */
+    issuer: z.string().min(1),
+    /** The button reads "Continue with <name>"; default: the issuer's host name. */
+    name: z.string().min(1).max(100).optional(),
+    clientId: z.string().min(1),
+    /** The client's secret, or a file that holds it; neither: a public client (PKCE only). */
+    clientSecret: z.string().min(1).optional(),
+    clientSecretFile: fileRef.optional(),
+    scopes: z.string().min(1).default("openid email"),
+    /** The claim holding the user identifier, compared with the one the device sent. */
+    userClaim: z.string().min(1).default("email"),
+    /** The claim holding the Managed Apple Account; default: the user's managedAppleId here. */
+    managedAppleIdClaim: z.string().min(1).optional(),
+    /** Also offer the password form (default false: the provider only). */
+    passwordSignIn: z.boolean().default(false),
+  })
+  .superRefine((idp, ctx) => {
+    if (idp.clientSecret !== undefined && idp.clientSecretFile !== undefined) ctx.addIssue({ code: "custom", path: ["clientSecretFile"], message: "expected clientSecret or clientSecretFile, not both" });
+    const settings: IdentityProviderSettings = {
+      issuer: idp.issuer,
+      clientId: idp.clientId,
+      scopes: idp.scopes,
+      userClaim: idp.userClaim,
+      ...(idp.managedAppleIdClaim === undefined ? {} : { managedAppleIdClaim: idp.managedAppleIdClaim }),
+    };
+    for (const problem of identityProviderProblems(settings)) {
+      const split = /^([A-Za-z]+): (.*)$/.exec(problem);
+      ctx.addIssue({ code: "custom", path: split === null ? [] : [split[1] ?? ""], message: split?.[2] ?? problem });
+    }
+  });
+
 const Organization = z.strictObject({
   /** Shown on the sign-in page and in the profile (PayloadOrganization). */
   name: z.string().min(1),
-  authentication: Authentication.default("simple"),
+  /** How its people sign in; default: the top-level `authentication`. */
+  authentication: Authentication.optional(),
   /** Domain → the enrollment type its users get. */
   domains: z.record(domainName, EnrollmentVersion).refine((d) => Object.keys(d).length > 0, "expected at least one domain"),
   /** User identifier → the enrollment type this user gets instead of the domain's. */
@@ -172,6 +230,8 @@ const Organization = z.strictObject({
   slug: OrganizationSlug.optional(),
   /** Enrollment SSO (PROTOCOL.md §3): announced on the first 401 of its enrollments, served at /esso/<slug>. */
   enrollmentSso: EnrollmentSso.optional(),
+  /** Its people sign in through this OpenID Connect provider (default: the top-level identityProvider). */
+  identityProvider: IdentityProviderConfig.optional(),
 });
 
 const User = z
@@ -267,6 +327,11 @@ export const ConfigFile = z
     discovery: z.strictObject({ failedMessage: z.string().min(1).max(500) }).optional(),
     profile: Profile,
     tokenLifetimeSeconds: z.int().min(60).max(30 * 86_400).default(3600),
+    /** How people sign in unless their organization says otherwise. */
+    authentication: Authentication.default("simple"),
+    oauth2: OAuth2Config.optional(),
+    /** The OpenID Connect provider of organizations that name none of their own. */
+    identityProvider: IdentityProviderConfig.optional(),
     deviceTrust: DeviceTrust.default({ allowTestDeviceCa: false }),
     database: z.string().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL").optional(),
     admin: Admin.optional(),
@@ -322,6 +387,14 @@ export const ConfigFile = z
         ctx.addIssue({ code: "custom", path: ["organizations", i, "enrollmentSso"], message: "needs an https publicBaseUrl: devices fetch the Enrollment SSO document only over https (ESSO-1)" });
       }
     });
+    // CHALLENGE-6: the apple-oauth2 challenge's endpoints are https.
+    if ((config.authentication === "oauth2" || config.organizations.some((o) => o.authentication === "oauth2")) && URL.parse(config.publicBaseUrl)?.protocol !== "https:" && !isLoopbackHttp(config.publicBaseUrl)) {
+      ctx.addIssue({ code: "custom", path: ["publicBaseUrl"], message: "OAuth 2 sign-in needs an https publicBaseUrl: the apple-oauth2 challenge's authorization-url and token-url are https (CHALLENGE-6; plain http only on loopback, for demos)" });
+    }
+    const firstClient = config.oauth2?.clients[0];
+    if (firstClient !== undefined && firstClient.redirectUris[0] !== undefined && !firstClient.redirectUris[0].startsWith("apple-remotemanagement-user-login:/")) {
+      ctx.addIssue({ code: "custom", path: ["oauth2", "clients", 0, "redirectUris", 0], message: "the first client is the devices' one: its first redirect URI must be on the apple-remotemanagement-user-login scheme with a path (CHALLENGE-6)" });
+    }
     const adminNames = new Map<string, number>();
     config.admin?.tokens.forEach((token, i) => {
       const first = adminNames.get(token.name);
@@ -348,13 +421,15 @@ export type IdentityConfig =
 
 export interface OrganizationConfig {
   readonly name: string;
-  readonly authentication: "simple";
+  readonly authentication?: "simple" | "oauth2";
   readonly domains: Readonly<Record<string, EnrollmentVersion>>;
   readonly overrides: Readonly<Record<string, EnrollmentVersion>>;
   readonly tokenLifetimeSeconds?: number;
   readonly slug?: string;
   /** With its certificates read; checked by building the document at load (ESSO-5). */
   readonly enrollmentSso?: EnrollmentSsoSettings;
+  /** With its client secret read. */
+  readonly identityProvider?: IdentityProviderSettings;
 }
 
 export interface AdenrollConfig {
@@ -383,6 +458,17 @@ export interface AdenrollConfig {
     readonly identityCaCertificates: readonly Uint8Array[];
   };
   readonly tokenLifetimeSeconds: number;
+  readonly authentication: "simple" | "oauth2";
+  /** Present when anyone signs in with OAuth 2 (defaults filled in). */
+  readonly oauth2?: {
+    readonly clients: readonly { readonly id: string; readonly redirectUris: readonly string[]; readonly pkce: "optional" | "required" }[];
+    readonly scope: string;
+    readonly accessTokenLifetimeSeconds: number;
+    readonly refreshTokenLifetimeSeconds: number;
+    readonly codeLifetimeSeconds: number;
+  };
+  /** The OpenID Connect provider of organizations that name none of their own (client secret read). */
+  readonly identityProvider?: IdentityProviderSettings;
   readonly deviceTrust: {
     readonly allowTestDeviceCa: boolean;
     /** DER of the configured test CA; absent: the data folder's (when allowed). */
@@ -643,6 +729,29 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
     if (!trial.ok) issues.push({ path: at, message: `${trial.error.detail} (${trial.error.ruleId})` });
   }
 
+  // Identity providers: each client secret read from its file.
+  const identityProviders = new Map<number | "top", IdentityProviderSettings>();
+  const idpEntries: [number | "top", z.infer<typeof IdentityProviderConfig> | undefined][] = [["top", c.identityProvider], ...c.organizations.map((o, i): [number, z.infer<typeof IdentityProviderConfig> | undefined] => [i, o.identityProvider])];
+  for (const [where, idp] of idpEntries) {
+    if (idp === undefined) continue;
+    const at = where === "top" ? "identityProvider" : `organizations[${where}].identityProvider`;
+    let clientSecret = idp.clientSecret;
+    if (idp.clientSecretFile !== undefined) {
+      clientSecret = (await read(`${at}.clientSecretFile`, idp.clientSecretFile))?.trim();
+      if (clientSecret === "") issues.push({ path: `${at}.clientSecretFile`, message: "the file is empty" });
+    }
+    identityProviders.set(where, {
+      issuer: idp.issuer,
+      clientId: idp.clientId,
+      ...(clientSecret === undefined || clientSecret === "" ? {} : { clientSecret }),
+      scopes: idp.scopes,
+      userClaim: idp.userClaim,
+      ...(idp.managedAppleIdClaim === undefined ? {} : { managedAppleIdClaim: idp.managedAppleIdClaim }),
+      passwordSignIn: idp.passwordSignIn,
+      ...(idp.name === undefined ? {} : { name: idp.name }),
+    });
+  }
+
   // The test device CA.
   let testDeviceCa: Uint8Array | undefined;
   if (c.deviceTrust.testDeviceCa !== undefined) {
@@ -659,6 +768,11 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
     warnings.push("profile.accessRights is set, but no domain or user enrolls with mdm-adde: BYOD profiles never carry AccessRights");
   }
 
+  const topProvider = identityProviders.get("top");
+  // OAuth 2 with its defaults whenever anyone signs in with it (the section may be left out).
+  const usesOAuth2 = c.authentication === "oauth2" || c.organizations.some((o) => o.authentication === "oauth2");
+  const oauth2 = c.oauth2 ?? (usesOAuth2 ? OAuth2Config.parse({}) : undefined);
+  if (usesOAuth2 && isLoopbackHttp(c.publicBaseUrl)) warnings.push("OAuth 2 over plain http on loopback: for demos and tests only; devices need https endpoints (CHALLENGE-6)");
   const p = c.profile;
   return {
     source,
@@ -666,14 +780,16 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
     organizationName: c.organizationName ?? c.organizations[0]?.name ?? "adenroll",
     organizations: c.organizations.map((o, i) => {
       const sso = enrollmentSso.get(i);
+      const idp = identityProviders.get(i);
       return {
         name: o.name,
-        authentication: "simple" as const,
+        ...(o.authentication === undefined ? {} : { authentication: o.authentication }),
         domains: Object.fromEntries(Object.entries(o.domains).map(([d, v]) => [d.toLowerCase(), v])),
         overrides: o.overrides,
         ...(o.tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds: o.tokenLifetimeSeconds }),
         ...(o.slug === undefined ? {} : { slug: o.slug }),
         ...(sso === undefined ? {} : { enrollmentSso: sso }),
+        ...(idp === undefined ? {} : { identityProvider: idp }),
       };
     }),
     users,
@@ -694,6 +810,9 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
       identityCaCertificates,
     },
     tokenLifetimeSeconds: c.tokenLifetimeSeconds,
+    authentication: c.authentication,
+    ...(oauth2 === undefined ? {} : { oauth2 }),
+    ...(topProvider === undefined ? {} : { identityProvider: topProvider }),
     deviceTrust: { allowTestDeviceCa: c.deviceTrust.allowTestDeviceCa, ...(testDeviceCa === undefined ? {} : { testDeviceCa }) },
     ...(c.database === undefined ? {} : { database: c.database }),
     admin: { tokens: c.admin?.tokens ?? [] },
@@ -721,7 +840,7 @@ function toIssue(issue: z.core.$ZodIssue): ConfigIssue {
   if (issue.code === "invalid_type" && issue.input === undefined) message = `required: ${message.replace(/^Invalid input: /, "")}`;
   else if (issue.code === "unrecognized_keys") message = `${message} (not a known setting; check its spelling and place)`;
   // Secrets are never echoed; `upstream` shows its value itself, unless it carries a password.
-  else if (issue.input !== undefined && !/password|tokenHash|upstream/i.test(at) && ["invalid_value", "invalid_type", "invalid_format", "custom", "too_small", "too_big"].includes(issue.code)) {
+  else if (issue.input !== undefined && !/password|tokenHash|upstream|secret/i.test(at) && ["invalid_value", "invalid_type", "invalid_format", "custom", "too_small", "too_big"].includes(issue.code)) {
     const shown = JSON.stringify(issue.input);
     if (shown !== undefined && shown.length <= 120 && !message.includes(shown)) message = `${message}, got ${shown}`;
   }

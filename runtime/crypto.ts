@@ -1,6 +1,6 @@
 // Tokens, hashes and comparisons. Randomness is injected so tests can be repeatable; the default is
 // the platform's CSPRNG (WebCrypto, the same on Node and Deno).
-import { createHash } from "node:crypto";
+import * as nodeCrypto from "node:crypto";
 
 export type RandomBytes = (length: number) => Uint8Array;
 
@@ -26,12 +26,16 @@ export function newUuid(random: RandomBytes): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`.toUpperCase();
 }
 
+// One-shot hashing (Node ≥ 20.12): no Hash object per call, about a third of createHash's cost.
+// Where node:crypto lacks it (older Deno), createHash computes the same bytes.
+const oneShotHash: typeof nodeCrypto.hash | undefined = typeof nodeCrypto.hash === "function" ? nodeCrypto.hash : undefined;
+
 /**
- * Tokens are stored and looked up only as SHA-256 hashes. node:crypto (Node and Deno alike):
- * WebCrypto's digest is a queued job, several times the cost on every authorized request.
+ * Tokens are stored and looked up only as SHA-256 hashes (of the token's UTF-8). node:crypto (Node
+ * and Deno alike): WebCrypto's digest is a queued job, several times the cost on every authorized request.
  */
 export async function hashToken(token: string): Promise<string> {
-  return createHash("sha256").update(token, "utf8").digest("base64url");
+  return oneShotHash !== undefined ? oneShotHash("sha256", token, "base64url") : nodeCrypto.createHash("sha256").update(token, "utf8").digest("base64url");
 }
 
 /** Compares two secrets in time that depends only on their lengths. */

@@ -589,9 +589,14 @@ function shownUrl(url: string): string {
 function describeResponse(response: Response): string {
   const location = response.headers.get("location");
   if (location !== null) {
-    return location.startsWith("apple-remotemanagement-user-login:")
-      ? " (callback apple-remotemanagement-user-login://authentication-results, access token hidden)"
-      : ` (Location ${shownUrl(new URL(location, response.url || "http://x").toString())})`;
+    if (!location.startsWith("apple-remotemanagement-user-login:")) return ` (Location ${shownUrl(new URL(location, response.url || "http://x").toString())})`;
+    // Never the token or the code: what kind of callback it is, and an OAuth error as it came.
+    const callback = URL.parse(location);
+    const error = callback?.searchParams.get("error");
+    if (error !== null && error !== undefined) return ` (callback ${callback?.protocol ?? ""}${callback?.pathname ?? ""} with error=${error})`;
+    return callback?.searchParams.has("code") === true
+      ? ` (callback ${callback.protocol}${callback.pathname} with an authorization code, hidden)`
+      : " (callback apple-remotemanagement-user-login://authentication-results, access token hidden)";
   }
   const challenge = response.headers.get("www-authenticate");
   if (challenge !== null) return ` (${challenge.replace(/\/authenticate\/[^"]+/, "/authenticate/…")})`;

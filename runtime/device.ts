@@ -16,6 +16,8 @@ export interface WebPage {
 
 export type PersonAction =
   | { readonly kind: "submit"; readonly action: string; readonly fields: Readonly<Record<string, string>> }
+  /** Follows a link (a GET): "Continue with <identity provider>", say. */
+  | { readonly kind: "follow"; readonly url: string }
   | { readonly kind: "cancel" };
 
 export interface Person {
@@ -50,10 +52,92 @@ function isCallback(location: string): boolean {
   return location.toLowerCase().startsWith(`${callbackScheme}:`);
 }
 
+interface StoredCookie {
+  readonly value: string;
+  readonly path: string;
+  readonly secure: boolean;
+  /** Milliseconds since the epoch; null: until the session ends. */
+  readonly expiresAt: number | null;
+}
+
 /**
- * A web authentication session: GET the start URL, follow redirects, show pages to the person and
- * post what they submit, until a redirect lands on the callback scheme (PROTOCOL.md §8: any
- * redirect status does) or the person cancels.
+ * The session's cookies, per origin (host-only: a Domain attribute is not honoured, which only ever
+ * sends less), as a browser keeps them: Path, Secure (set and sent only over https), Max-Age and
+ * Expires. The session is ephemeral, like ASWebAuthenticationSession with an ephemeral browser session.
+ */
+export class CookieJar {
+  readonly #byOrigin = new Map<string, Map<string, StoredCookie>>();
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Keeps the Set-Cookie headers of an answer from `url`. */
+  store(url: URL, setCookies: readonly string[]): void {
+    const https = url.protocol === "https:";
+    for (const line of setCookies) {
+      const [pair = "", ...attributes] = line.split(";");
+      const eq = pair.indexOf("=");
+      if (eq <= 0) continue;
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      let path = defaultCookiePath(url.pathname);
+      let secure = false;
+      let expiresAt: number | null = null;
+      for (const attribute of attributes) {
+        const [key = "", ...rest] = attribute.split("=");
+        const v = rest.join("=").trim();
+        switch (key.trim().toLowerCase()) {
+          case "path":
+            if (v.startsWith("/")) path = v;
+            break;
+          case "secure":
+            secure = true;
+            break;
+          case "max-age": {
+            const seconds = Number(v);
+            if (/^-?\d+$/.test(v)) expiresAt = seconds <= 0 ? 0 : this.now() + seconds * 1000;
+            break;
+          }
+          case "expires": {
+            const at = Date.parse(v);
+            if (!Number.isNaN(at) && expiresAt === null) expiresAt = at;
+            break;
+          }
+        }
+      }
+      // A Secure cookie is never set over http, nor a __Host-/__Secure- one (RFC 6265bis §4.1.3).
+      if ((secure || name.startsWith("__Host-") || name.startsWith("__Secure-")) && !https) continue;
+      const jar = this.#byOrigin.get(url.origin) ?? new Map<string, StoredCookie>();
+      this.#byOrigin.set(url.origin, jar);
+      if (expiresAt !== null && expiresAt <= this.now()) jar.delete(name);
+      else jar.set(name, { value, path, secure, expiresAt });
+    }
+  }
+
+  /** The Cookie header for a request to `url`, or null. */
+  header(url: URL): string | null {
+    const jar = this.#byOrigin.get(url.origin);
+    if (jar === undefined) return null;
+    const now = this.now();
+    const pairs: string[] = [];
+    for (const [name, cookie] of jar) {
+      if (cookie.expiresAt !== null && cookie.expiresAt <= now) continue;
+      if (cookie.secure && url.protocol !== "https:") continue;
+      if (!(url.pathname === cookie.path || url.pathname.startsWith(cookie.path.endsWith("/") ? cookie.path : `${cookie.path}/`))) continue;
+      pairs.push(`${name}=${cookie.value}`);
+    }
+    return pairs.length === 0 ? null : pairs.join("; ");
+  }
+}
+
+function defaultCookiePath(pathname: string): string {
+  const last = pathname.lastIndexOf("/");
+  return last <= 0 ? "/" : pathname.slice(0, last);
+}
+
+/**
+ * A web authentication session: GET the start URL, follow redirects (to any origin), show pages
+ * to the person and post what they submit (or follow the link they choose), keeping cookies per
+ * origin, until a redirect lands on the callback scheme (PROTOCOL.md §8: any redirect status does)
+ * or the person cancels. Every redirect is followed with a GET, as browsers do after a 303.
  */
 export async function webAuthenticationSession(
   fetch: Fetch,
@@ -61,27 +145,40 @@ export async function webAuthenticationSession(
   startUrl: string,
   maxSteps = 20,
 ): Promise<WebAuthOutcome> {
-  let answer: HttpAnswer = await client.webAuthPage(fetch, { url: startUrl });
+  const cookies = new CookieJar();
+  const send = async (url: string, init: { readonly method: "GET" } | { readonly method: "POST"; readonly form: string }): Promise<HttpAnswer> => {
+    const target = new URL(url);
+    const headers: Record<string, string> = {};
+    const cookie = cookies.header(target);
+    if (cookie !== null) headers["cookie"] = cookie;
+    if (init.method === "POST") headers["content-type"] = "application/x-www-form-urlencoded";
+    const response = await fetch(new Request(target, { method: init.method, headers, ...(init.method === "POST" ? { body: init.form } : {}), redirect: "manual" }));
+    cookies.store(target, response.headers.getSetCookie());
+    return client.toAnswer(response);
+  };
   let url = startUrl;
+  let answer: HttpAnswer = await send(url, { method: "GET" });
   for (let step = 0; step < maxSteps; step++) {
     if (answer.status >= 300 && answer.status < 400) {
       const location = answer.headers["location"];
       if (location === undefined) return { kind: "http-error", status: answer.status };
       if (isCallback(location)) return { kind: "callback", url: location };
       url = new URL(location, url).toString();
-      answer = await client.webAuthPage(fetch, { url });
+      answer = await send(url, { method: "GET" });
       continue;
     }
     const html = utf8.decode(answer.body);
     if (answer.status !== 200 && answer.status !== 401) return { kind: "http-error", status: answer.status };
     const action = await person.onPage({ url, status: answer.status, html });
     if (action.kind === "cancel") return { kind: "cancelled" };
+    if (action.kind === "follow") {
+      url = new URL(action.url, url).toString();
+      answer = await send(url, { method: "GET" });
+      continue;
+    }
     url = new URL(action.action, url).toString();
     // A browser posts whatever fields the page's form has; so does this session.
-    const form = new URLSearchParams(Object.entries(action.fields)).toString();
-    answer = await client.toAnswer(
-      await fetch(new Request(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form, redirect: "manual" })),
-    );
+    answer = await send(url, { method: "POST", form: new URLSearchParams(Object.entries(action.fields)).toString() });
   }
   return { kind: "http-error", status: 508 };
 }

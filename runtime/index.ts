@@ -15,5 +15,7 @@ export * from "./config.ts";
 export * from "./app.ts";
 export * from "./storage/open-storage.ts";
 export * from "./storage/roles.ts";
+// The OAuth role for a host without a database (the SQL one comes with openStorage).
+export { MemoryOAuthStore } from "./storage/memory-oauth-store.ts";
 export * from "./guard.ts";
 export * from "./proxy.ts";

@@ -59,9 +59,17 @@ export const demo = {
   organization: "Example Corp (demo)",
   domain: "example.com",
   user: "demo@example.com",
+  /** The same person in the demo's second organization, which signs in with OAuth 2. */
+  oauthOrganization: "Example OAuth (demo)",
+  oauthDomain: "oauth.example.com",
+  oauthUser: "demo@oauth.example.com",
   mdmHost: "https://mdm.example.com",
   topic: "com.apple.mgmt.External.00000000-0000-4000-8000-00000000adee",
 } as const;
+
+/** How often expired codes, families, failures and nonces are dropped, and how long failures are kept. */
+const housekeepingIntervalMs = 5 * 60_000;
+const housekeepingKeepMs = 86_400_000;
 
 /**
  * Runs `adenroll serve` until SIGINT or SIGTERM (or `stop`, for tests). Returns the exit code: 0
@@ -203,6 +211,22 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
     return 1;
   }
 
+  // Housekeeping: expired OAuth 2 codes and refresh-token families, old sign-in failures and spent
+  // anti-CSRF nonces are dropped every few minutes (any instance may do it; deletes are idempotent).
+  const openStorageNow = storage;
+  const prune = async (): Promise<void> => {
+    const at = Date.now();
+    try {
+      await openStorageNow.oauth.prune(at);
+      await openStorageNow.sessions.prune(at - housekeepingKeepMs);
+    } catch (error) {
+      log.warn(`housekeeping failed (it runs again in ${housekeepingIntervalMs / 60_000} min): ${messageOf(error)}`);
+    }
+  };
+  const housekeeping = setInterval(() => void prune(), housekeepingIntervalMs);
+  housekeeping.unref();
+  void prune();
+
   const stopped = new Promise<string>((resolve) => {
     const onSignal = (signal: string) => () => resolve(signal);
     process.once("SIGINT", onSignal("SIGINT"));
@@ -211,6 +235,7 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
   });
   const why = await stopped;
   io.out(`adenroll: stopping (${why})`);
+  clearInterval(housekeeping);
   await listening.close().catch(() => undefined);
   await storage.close();
   await lock?.release();
@@ -222,8 +247,15 @@ export async function demoConfig(publicBaseUrl: string, password: string, dataDi
   return parseConfig(
     {
       publicBaseUrl,
-      organizations: [{ name: demo.organization, authentication: "simple", domains: { [demo.domain]: "mdm-byod" } }],
-      users: [{ userIdentifier: demo.user, managedAppleId: demo.user, passwordHash: await hashPasswordScrypt(password, secureRandomBytes) }],
+      organizations: [
+        { name: demo.organization, authentication: "simple", domains: { [demo.domain]: "mdm-byod" } },
+        // OAuth 2 (apple-oauth2) on the demo's own loopback address: http, which only loopback may use.
+        { name: demo.oauthOrganization, slug: "example-oauth", authentication: "oauth2", domains: { [demo.oauthDomain]: "mdm-byod" } },
+      ],
+      users: [
+        { userIdentifier: demo.user, managedAppleId: demo.user, passwordHash: await hashPasswordScrypt(password, secureRandomBytes) },
+        { userIdentifier: demo.oauthUser, managedAppleId: demo.oauthUser, passwordHash: await hashPasswordScrypt(password, secureRandomBytes) },
+      ],
       profile: {
         identifierPrefix: "com.example.mdm.demo",
         topic: demo.topic,
@@ -256,7 +288,7 @@ function printDemo(io: Io, demoRun: { readonly localUrl: string; readonly passwo
     "",
     `  adenroll demo — ${demo.organization}`,
     `    demo domain   ${demo.domain} (mdm-byod: user enrollment)`,
-    `    demo user     ${demo.user}`,
+    `    demo user     ${demo.user}   (and ${demo.oauthUser}: its organization signs in with OAuth 2)`,
     `    password      ${demoRun.password}   (one-time: a new one at every start, stored only as a scrypt hash)`,
     `    device trust  Apple Root CA, and the TEST device CA ${path.join(demoRun.dataDir, testDeviceCaFileName)}`,
     "",

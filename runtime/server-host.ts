@@ -19,6 +19,9 @@ import {
   splitUserIdentifier,
   type EnrollmentVersion,
   type IdentityInput,
+  type OAuthClient,
+  ServerOAuth2Challenge,
+  isLoopbackHttp,
   type ServerErrorCode,
   type TrustAnchorInput,
 } from "../spec/index.ts";
@@ -33,6 +36,9 @@ import type { DirectoryUser } from "./directory.ts";
 import { MemoryEnrollmentStore } from "./memory-store.ts";
 import { renderErrorPage, renderSignInPage } from "./sign-in-page.ts";
 import { csrfTokens } from "./csrf.ts";
+import { createOAuth2Server, type OAuth2Server } from "./oauth2-server.ts";
+import { createUpstreamSignIn, resolveIdentityProvider, VerifiedIdentities, type IdentityProviderSettings, type ResolvedIdentityProvider, type UpstreamSignIn } from "./upstream-sign-in.ts";
+import type { OAuthStore } from "./storage/roles.ts";
 import { appleRootCaPem } from "./apple-root-ca.ts";
 import { loadPemCertificates, verifyDeviceSignature, type TrustStore } from "./device-signature.ts";
 import { defaultThrottle, MemoryFailureCounter, type FailureCounter, type ThrottlePolicy } from "./throttle.ts";
@@ -61,6 +67,28 @@ export interface OrganizationRoute {
    * on the 401s of its enrollments (X-Apple-MDM-ESSO, or -Developer for the developer document).
    */
   readonly enrollmentSso?: EnrollmentSsoSettings;
+  /** How its people sign in (default: the server's `authentication`). */
+  readonly authentication?: AuthenticationMethod;
+  /** The OpenID Connect provider its people sign in with (default: the server's `identityProvider`). */
+  readonly identityProvider?: IdentityProviderSettings;
+}
+
+/** Simple web authentication (apple-as-web) or OAuth 2 (apple-oauth2). */
+export type AuthenticationMethod = "simple" | "oauth2";
+
+/** The OAuth 2 authorization server (runtime/oauth2-server.ts). */
+export interface OAuth2Settings {
+  /** Registered public clients; the first is the one the apple-oauth2 challenge names (its first redirect URI). */
+  readonly clients: readonly OAuthClient[];
+  /** The challenge's scope (DOC-OAUTH: required); default "MDM". */
+  readonly scope?: string;
+  readonly store: OAuthStore;
+  /** Default 3600. */
+  readonly accessTokenLifetimeSeconds?: number;
+  /** Default 30 days. */
+  readonly refreshTokenLifetimeSeconds?: number;
+  /** Default (and at most) 60. */
+  readonly codeLifetimeSeconds?: number;
 }
 
 /** An organization's default name in URLs: its name in lower case, runs of other characters as one hyphen ("Example Corp." → "example-corp"). */
@@ -123,6 +151,18 @@ export interface ServerOptions {
     readonly sign?: (xml: Uint8Array) => Promise<Uint8Array>;
   };
   readonly tokenLifetimeSeconds?: number;
+  /** How people sign in unless their organization says otherwise (default "simple"). */
+  readonly authentication?: AuthenticationMethod;
+  /** Required when any organization (or the default) uses OAuth 2. */
+  readonly oauth2?: OAuth2Settings;
+  /**
+   * The OpenID Connect provider people sign in with, for organizations that name none of their own
+   * (runtime/upstream-sign-in.ts). Its routes are the host's `upstreamSignIn.fetch`, to mount at
+   * /authenticate/upstream/ (createAdenroll does).
+   */
+  readonly identityProvider?: IdentityProviderSettings;
+  /** The HTTP client for identity providers (default: the platform's fetch). */
+  readonly identityProviderFetch?: (request: Request) => Promise<Response>;
   /**
    * Whose certificates may sign MDM requests (Mdm-Signature): the CA of the PKCS#12 identities this
    * server issues, and the CAs behind SCEP/ACME identities. Without anchors every request is unsigned.
@@ -151,7 +191,13 @@ export interface ServerOptions {
   readonly reportError?: (error: unknown) => void;
 }
 
-export function createServerHost(options: ServerOptions): ServerHost {
+/** A host built here: the generated server's, plus the upstream sign-in routes when a provider is configured. */
+export interface AdenrollServerHost extends ServerHost {
+  /** Answers GET /authenticate/upstream/start and /callback (mount it there); absent without identity providers. */
+  readonly upstreamSignIn?: UpstreamSignIn;
+}
+
+export function createServerHost(options: ServerOptions): AdenrollServerHost {
   const random = options.random ?? secureRandomBytes;
   const now = options.now ?? (() => Date.now());
   const base = options.publicBaseUrl.replace(/\/+$/, "");
@@ -190,6 +236,37 @@ export function createServerHost(options: ServerOptions): ServerHost {
     const named = hint?.organization ?? null;
     return named === null ? undefined : essoOffers.get(named);
   };
+  const defaultMethod: AuthenticationMethod = options.authentication ?? "simple";
+  const inUrls = organizationsInUrls(organizations, defaultMethod);
+  const slugOf = (organization: OrganizationRoute): string | undefined => [...inUrls].find(([, o]) => o === organization)?.[0];
+  /** How the person behind an enrollment signs in: their organization's method once known, before that the enroll URL's. */
+  const methodFor = (enrollment: ServerContext, hint: ChallengeHint | undefined): AuthenticationMethod => {
+    const organization = routeOf(enrollment.userIdentifier)?.organization ?? (hint?.organization == null ? undefined : inUrls.get(hint.organization));
+    return organization?.authentication ?? defaultMethod;
+  };
+  const oauth2 = options.oauth2;
+  const usesOAuth2 = defaultMethod === "oauth2" || organizations.some((o) => o.authentication === "oauth2");
+  if (usesOAuth2 && oauth2 === undefined) throw new Error("OAuth 2 sign-in needs the oauth2 settings (its clients and store)");
+  const deviceClient = oauth2?.clients[0];
+  const oauth2Challenge = (enrollmentRef: string): Challenge => {
+    if (deviceClient === undefined || deviceClient.redirectUris[0] === undefined) throw new Error("OAuth 2 needs at least one client with a redirect URI");
+    return {
+      method: "apple-oauth2",
+      "authorization-url": `${base}/oauth2/authorize?enrollment=${encodeURIComponent(enrollmentRef)}`,
+      "token-url": `${base}/oauth2/token`,
+      "redirect-url": deviceClient.redirectUris[0],
+      "client-id": deviceClient.id,
+      scope: oauth2?.scope ?? "MDM",
+    };
+  };
+  if (usesOAuth2) {
+    // CHALLENGE-6, checked once with a stand-in reference: https endpoints, the callback scheme, printable values.
+    // http on loopback is tolerated (demos, tests): everything else is checked as if it were https.
+    const sample = oauth2Challenge("0123456789abcdefghijkl");
+    const loopback = (url: string): string => (isLoopbackHttp(url) ? url.replace(/^http:/, "https:") : url);
+    const checked = ServerOAuth2Challenge.safeParse(sample.method === "apple-oauth2" ? { ...sample, "authorization-url": loopback(sample["authorization-url"]), "token-url": loopback(sample["token-url"]) } : sample);
+    if (!checked.success) throw new Error(`the apple-oauth2 challenge would break CHALLENGE-6 (${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}); the public base URL must be https and the first client's first redirect URI on the apple-remotemanagement-user-login scheme`);
+  }
   const audit = async (event: AuditEvent): Promise<void> => {
     try {
       await options.audit?.(event);
@@ -201,7 +278,22 @@ export function createServerHost(options: ServerOptions): ServerHost {
   const identityTrust = options.identityTrust !== undefined && options.identityTrust.anchors.length > 0 ? options.identityTrust : undefined;
   const failures = options.failures ?? new MemoryFailureCounter();
   const throttle = options.throttle ?? defaultThrottle;
-  const csrf = csrfTokens(options.secret ?? random(32));
+  const secret = options.secret ?? random(32);
+  const csrf = csrfTokens(secret);
+  // Identity providers: the server's default, and each organization's own (checked here, at start).
+  const defaultProvider = options.identityProvider === undefined ? undefined : resolveIdentityProvider(options.identityProvider);
+  const organizationProviders = new Map<OrganizationRoute, ResolvedIdentityProvider>();
+  for (const organization of organizations) {
+    if (organization.identityProvider !== undefined) organizationProviders.set(organization, resolveIdentityProvider(organization.identityProvider, `organization ${JSON.stringify(organization.name)}: identityProvider`));
+  }
+  /** The provider that signs in a user identifier's organization, if any. */
+  const providerFor = (userIdentifier: string | null): ResolvedIdentityProvider | undefined => {
+    const organization = routeOf(userIdentifier === null ? null : userIdentifier.trim().toLowerCase())?.organization;
+    return (organization === undefined ? undefined : organizationProviders.get(organization)) ?? defaultProvider;
+  };
+  const verifiedIdentities = new VerifiedIdentities();
+  // Built once the host is (it runs the machine on the host's enrollments); the page links to it.
+  let upstreamSignIn: UpstreamSignIn | undefined;
   const trust: TrustStore = {
     anchors: [
       ...loadPemCertificates(appleRootCaPem).map((certificate) => ({ label: "apple", certificate })),
@@ -221,6 +313,13 @@ export function createServerHost(options: ServerOptions): ServerHost {
         return { ok: false, throttled: true };
       }
     }
+    const provider = providerFor(typed);
+    if (input.verifiedBy !== undefined) return verifyUpstreamIdentity(input, typed, provider);
+    if (provider !== undefined && !provider.passwordSignIn) {
+      // The organization signs in only through its identity provider: no password is even tried.
+      await audit({ actor, action: "sign-in.failed", subject: input.enrollmentRef, detail: { reason: "password sign-in is off: this organization signs in through its identity provider" } });
+      return { ok: false };
+    }
     const user = await directory.verify(input.username, input.password);
     // Re-authentication must be by the person who enrolled the device.
     const sameUser = user !== undefined && (input.expectedUser === null || input.expectedUser.toLowerCase() === user.userIdentifier.toLowerCase());
@@ -238,6 +337,32 @@ export function createServerHost(options: ServerOptions): ServerHost {
     });
     return { ok: true, userIdentifier: user.userIdentifier, managedAppleId: user.managedAppleId };
   });
+
+  /**
+   * A sign-in an identity provider verified (runtime/upstream-sign-in.ts vouches for it while it
+   * sends SIGN_IN): the user must be in the directory — discovery routes only them — and, on a
+   * re-authentication, be the one who enrolled the device. The provider must be the one that signs
+   * in this user's organization.
+   */
+  async function verifyUpstreamIdentity(input: VerifyCredentialsInput, typed: string, provider: ResolvedIdentityProvider | undefined): Promise<VerifyCredentialsOutput> {
+    const vouched = provider === undefined || provider.issuer !== input.verifiedBy ? undefined : verifiedIdentities.get(VerifiedIdentities.key(input.enrollmentRef, typed, provider.issuer));
+    const user = vouched === undefined ? undefined : await directory.find(typed);
+    const sameUser = user !== undefined && (input.expectedUser === null || input.expectedUser.toLowerCase() === user.userIdentifier.toLowerCase());
+    if (vouched === undefined || user === undefined || !sameUser) {
+      const reason = vouched === undefined ? "no identity provider vouched for this sign-in" : user === undefined ? "verified by the identity provider, but not a user here" : "not the user who enrolled this device";
+      await audit({ actor: splitUserIdentifier(typed).ok ? typed : "(not a user identifier)", action: "sign-in.failed", subject: input.enrollmentRef, detail: { reason, verifiedBy: input.verifiedBy ?? null } });
+      return { ok: false };
+    }
+    const managedAppleId = vouched.managedAppleId ?? user.managedAppleId;
+    await failures.clear(`enrollment:${input.enrollmentRef}`);
+    await audit({
+      actor: user.userIdentifier,
+      action: input.expectedUser === null ? "sign-in.succeeded" : "sign-in.reauthenticated",
+      subject: input.enrollmentRef,
+      detail: { managedAppleId, verifiedBy: input.verifiedBy ?? null },
+    });
+    return { ok: true, userIdentifier: user.userIdentifier, managedAppleId };
+  }
 
   const buildProfile = fromPromise<BuildProfileOutput, { enrollmentRef: string; version: EnrollmentVersion; userIdentifier: string; managedAppleId: string }>(
     // A profile that cannot be built is refused by the machine (PROFILE-6); the reason goes to the log.
@@ -297,7 +422,7 @@ export function createServerHost(options: ServerOptions): ServerHost {
     return identityFingerprint === undefined ? { profile: built.value } : { profile: built.value, identityFingerprint };
   }
 
-  return {
+  const host: ServerHost = {
     store: options.store ?? new MemoryEnrollmentStore(),
     actors: { verifyCredentials, buildProfile },
     now,
@@ -339,11 +464,12 @@ export function createServerHost(options: ServerOptions): ServerHost {
         };
       }
       // The BaseURL names the organization when its first 401 depends on it (Enrollment SSO): nobody has signed in then.
-      const offer = essoOfferOf(route.organization);
-      return { kind: "servers", document: { Servers: [{ Version: version, BaseURL: `${base}/enroll/${version}${offer === undefined ? "" : `/${offer.slug}`}` }] } };
+      const slug = slugOf(route.organization);
+      return { kind: "servers", document: { Servers: [{ Version: version, BaseURL: `${base}/enroll/${version}${slug === undefined ? "" : `/${slug}`}` }] } };
     },
+    servesOrganization: (slug) => inUrls.has(slug),
     challengeFor(enrollment: ServerContext, hint?: ChallengeHint) {
-      const challenge: Challenge = { method: "apple-as-web", url: `${base}/authenticate/${enrollment.id}` };
+      const challenge: Challenge = methodFor(enrollment, hint) === "oauth2" ? oauth2Challenge(enrollment.id) : { method: "apple-as-web", url: `${base}/authenticate/${enrollment.id}` };
       const offer = essoOfferFor(enrollment, hint);
       return offer === undefined ? { challenge } : { challenge, essoUrl: offer.url, ...(offer.developer ? { essoDeveloper: true } : {}) };
     },
@@ -351,12 +477,26 @@ export function createServerHost(options: ServerOptions): ServerHost {
       return essoOffers.get(slug)?.served;
     },
     async renderSignInPage(enrollment, view) {
+      const token = await csrf.issue(enrollment.id, view.now);
+      // The identifier the device sent (login_hint for OAuth 2), or the enrolled user's on a re-authentication.
+      const sent = view.form?.fields["login_hint"] ?? view.userIdentifier ?? enrollment.userIdentifier;
+      const provider = providerFor(enrollment.userIdentifier ?? sent);
+      const upstream =
+        provider === undefined || upstreamSignIn === undefined
+          ? undefined
+          : {
+              name: provider.name,
+              href: upstreamSignIn.startUrl({ enrollmentRef: enrollment.id, csrf: token, userIdentifier: sent, ...(view.form === undefined ? {} : { authorization: view.form.fields }) }),
+              passwordSignIn: provider.passwordSignIn,
+            };
       return renderSignInPage({
         organizationName: organizationNameOf(view.userIdentifier ?? enrollment.userIdentifier),
-        action: `${base}/authenticate/${enrollment.id}`,
+        action: view.form?.action ?? `${base}/authenticate/${enrollment.id}`,
+        ...(view.form === undefined ? {} : { hidden: view.form.fields }),
         userIdentifier: view.userIdentifier,
         failed: view.failed,
-        csrf: await csrf.issue(enrollment.id, view.now),
+        csrf: token,
+        ...(upstream === undefined ? {} : { upstream }),
       });
     },
     checkSignInCsrf: (ref, token, at) => csrf.check(ref, token, at),
@@ -391,6 +531,65 @@ export function createServerHost(options: ServerOptions): ServerHost {
     ...(options.reportRejected === undefined ? {} : { reportRejected: options.reportRejected }),
     ...(options.reportError === undefined ? {} : { reportError: options.reportError }),
   };
+  // The OAuth 2 server and the upstream sign-in run the machine on the finished host (`withUpstream`).
+  const oauth2Server: OAuth2Server | undefined = oauth2 === undefined ? undefined : createOAuth2Server(() => withUpstream, oauth2ServerOptions(oauth2));
+  const finished: AdenrollServerHost = oauth2Server === undefined ? host : { ...host, oauth2: oauth2Server };
+  const providers = [...(defaultProvider === undefined ? [] : [defaultProvider]), ...organizationProviders.values()];
+  const completeOAuth = oauth2Server?.completeVerifiedSignIn;
+  upstreamSignIn =
+    providers.length === 0
+      ? undefined
+      : createUpstreamSignIn({
+          baseUrl: base,
+          secret,
+          providers,
+          providerFor,
+          hostOf: () => withUpstream,
+          ...(completeOAuth === undefined ? {} : { completeOAuth }),
+          verified: verifiedIdentities,
+          random,
+          now,
+          audit,
+          ...(options.identityProviderFetch === undefined ? {} : { fetch: options.identityProviderFetch }),
+          ...(options.reportRejected === undefined ? {} : { reportRejected: options.reportRejected }),
+          ...(options.reportError === undefined ? {} : { reportError: options.reportError }),
+        });
+  const withUpstream: AdenrollServerHost = upstreamSignIn === undefined ? finished : { ...finished, upstreamSignIn };
+  return withUpstream;
+
+  function oauth2ServerOptions(settings: OAuth2Settings): Parameters<typeof createOAuth2Server>[1] {
+    return {
+      issuer: base,
+      clients: settings.clients,
+      scopes: [settings.scope ?? "MDM"],
+      store: settings.store,
+      accessTokenLifetimeMs: (settings.accessTokenLifetimeSeconds ?? 3600) * 1000,
+      refreshTokenLifetimeMs: (settings.refreshTokenLifetimeSeconds ?? 30 * 86_400) * 1000,
+      codeLifetimeMs: (settings.codeLifetimeSeconds ?? 60) * 1000,
+      random,
+      now,
+      audit,
+      ...(options.reportRejected === undefined ? {} : { reportRejected: options.reportRejected }),
+    };
+  }
+}
+
+/**
+ * The organizations named in enroll URLs (/enroll/<version>/<slug>): those whose first 401 differs
+ * from the server's default (Enrollment SSO, their own sign-in method). Throws on a slug unusable in
+ * URLs or taken twice, so that the server does not start with it.
+ */
+function organizationsInUrls(organizations: readonly OrganizationRoute[], defaultMethod: AuthenticationMethod): Map<string, OrganizationRoute> {
+  const bySlug = new Map<string, OrganizationRoute>();
+  for (const organization of organizations) {
+    if (organization.enrollmentSso === undefined && (organization.authentication ?? defaultMethod) === defaultMethod) continue;
+    const slug = organization.slug ?? organizationSlugFromName(organization.name);
+    const where = `organization ${JSON.stringify(organization.name)}`;
+    if (!OrganizationSlug.safeParse(slug).success) throw new Error(`${where}: ${JSON.stringify(slug)} cannot name it in URLs; give the organization a slug (lower-case letters, digits, hyphens)`);
+    if (bySlug.has(slug)) throw new Error(`${where}: the slug ${JSON.stringify(slug)} is another organization's too; give each a slug of its own`);
+    bySlug.set(slug, organization);
+  }
+  return bySlug;
 }
 
 /** An organization's Enrollment SSO, built at start. */
@@ -494,6 +693,15 @@ function errorPageText(code: ServerErrorCode, title: string, throttle: ThrottleP
     case "sign-in.unknown":
     case "not-found":
       return { title: "This sign-in link isn't valid", message: `It is unknown or has expired. ${again}` };
+    case "sign-in.identity-mismatch":
+      return {
+        title: "This isn't the account you're enrolling",
+        message: `You signed in at your identity provider with an account that does not match the one entered on this device, or that cannot enroll devices here. ${again}`,
+      };
+    case "sign-in.upstream-invalid":
+      return { title: "The sign-in could not be completed", message: `The answer from your identity provider expired, was cancelled, or did not come from this sign-in. ${again}` };
+    case "sign-in.upstream-unavailable":
+      return { title: "Your identity provider can't be reached", message: `Try again in a few minutes. ${again}` };
     case "sign-in.not-expected":
       return { title: "No sign-in needed", message: "This enrollment is not waiting for a sign-in. You can close this page." };
     case "request.invalid":

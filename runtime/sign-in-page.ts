@@ -14,6 +14,14 @@ export interface SignInPageView {
   readonly failed: boolean;
   /** The anti-CSRF token this page's form carries. */
   readonly csrf: string;
+  /** More hidden fields the form posts back (an OAuth 2 authorization request's parameters). */
+  readonly hidden?: Readonly<Record<string, string>>;
+  /**
+   * Sign-in through the organization's OpenID Connect provider: a link (not a form, so that the
+   * page's CSP form-action does not stop the redirect to the provider) to the upstream start URL.
+   * Without `passwordSignIn` the page offers no password fields, only the provider and Cancel.
+   */
+  readonly upstream?: { readonly name: string; readonly href: string; readonly passwordSignIn: boolean };
 }
 
 export interface ErrorPageView {
@@ -46,6 +54,10 @@ input:focus{outline:3px solid var(--ring);outline-offset:1px;border-color:var(--
 button{width:100%;margin:0;padding:.8125rem 1rem;font:inherit;font-size:17px;font-weight:600;border-radius:12px;border:1px solid transparent;cursor:pointer;-webkit-tap-highlight-color:transparent}
 button:focus-visible{outline:3px solid var(--ring);outline-offset:2px}
 .primary{background:var(--accent);color:var(--on-accent)}
+a.button{display:block;box-sizing:border-box;width:100%;padding:.8125rem 1rem;font-size:17px;font-weight:600;text-align:center;text-decoration:none;border-radius:12px;border:1px solid transparent}
+a.button:focus-visible{outline:3px solid var(--ring);outline-offset:2px}
+.or{display:flex;align-items:center;gap:.75rem;margin:1.5rem 0 0;color:var(--muted);font-size:.875rem}
+.or::before,.or::after{content:"";flex:1;border-top:1px solid var(--border)}
 .secondary{background:transparent;color:var(--accent);border-color:var(--border)}
 .note{margin:1.5rem 0 0;text-align:center;color:var(--muted);font-size:.8125rem;line-height:1.45}
 .message{margin:0;text-align:center}
@@ -83,6 +95,7 @@ ${main}
 
 export function renderSignInPage(view: SignInPageView): string {
   const org = escapeHtml(view.organizationName);
+  if (view.upstream !== undefined) return renderUpstreamSignInPage(view, view.upstream);
   const user = escapeHtml(view.userIdentifier ?? "");
   const failure = view.failed
     ? `<div class="alert" role="alert" id="sign-in-error"><span><strong>The user name or password is wrong.</strong> Check both and try again.</span></div>\n`
@@ -98,7 +111,9 @@ export function renderSignInPage(view: SignInPageView): string {
 <p class="lead">Sign in to enroll this device with ${org}.</p>
 ${failure}<form method="post" action="${escapeHtml(view.action)}">
 <input type="hidden" name="csrf" value="${escapeHtml(view.csrf)}">
-<label for="username">User name</label>
+${Object.entries(view.hidden ?? {})
+  .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">\n`)
+  .join("")}<label for="username">User name</label>
 <input id="username" name="username" type="text" value="${user}" inputmode="email" autocomplete="username" autocapitalize="none" autocorrect="off" spellcheck="false" required${focusUser}>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required${invalid}${focusPassword}>
@@ -120,5 +135,48 @@ export function renderErrorPage(view: ErrorPageView): string {
 <h1>${escapeHtml(view.title)}</h1>
 <p class="message">${escapeHtml(view.message)}</p>
 <p class="note">You can close this page.</p>`,
+  );
+}
+
+/** The sign-in page of an organization with an identity provider: its button, then (if allowed) the password form. */
+function renderUpstreamSignInPage(view: SignInPageView, upstream: NonNullable<SignInPageView["upstream"]>): string {
+  const org = escapeHtml(view.organizationName);
+  const provider = escapeHtml(upstream.name);
+  const user = escapeHtml(view.userIdentifier ?? "");
+  const hidden = `<input type="hidden" name="csrf" value="${escapeHtml(view.csrf)}">
+${Object.entries(view.hidden ?? {})
+  .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">\n`)
+  .join("")}`;
+  const failure = view.failed
+    ? `<div class="alert" role="alert" id="sign-in-error"><span><strong>The user name or password is wrong.</strong> Check both and try again.</span></div>\n`
+    : "";
+  const invalid = view.failed ? ` aria-invalid="true" aria-describedby="sign-in-error"` : "";
+  const passwordForm = upstream.passwordSignIn
+    ? `<p class="or">or use a password</p>
+${failure}<form method="post" action="${escapeHtml(view.action)}">
+${hidden}<label for="username">User name</label>
+<input id="username" name="username" type="text" value="${user}" inputmode="email" autocomplete="username" autocapitalize="none" autocorrect="off" spellcheck="false" required>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required${invalid}>
+<div class="actions">
+<button type="submit" name="action" value="sign-in" class="secondary">Sign in with password</button>
+<button type="submit" name="action" value="cancel" formnovalidate class="secondary">Cancel</button>
+</div>
+</form>`
+    : `<form method="post" action="${escapeHtml(view.action)}">
+${hidden}<div class="actions">
+<button type="submit" name="action" value="cancel" formnovalidate class="secondary">Cancel</button>
+</div>
+</form>`;
+  return page(
+    "Sign in",
+    view.organizationName,
+    `<h1>${org}</h1>
+<p class="lead">Sign in to enroll this device with ${org}.</p>
+<div class="actions">
+<a class="button primary" data-upstream href="${escapeHtml(upstream.href)}" autofocus>Continue with ${provider}</a>
+</div>
+${passwordForm}
+<p class="note">You sign in at ${provider}, which tells ${org} who you are. Sign in only if you started enrolling this device yourself.</p>`,
   );
 }

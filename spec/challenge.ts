@@ -33,6 +33,12 @@ function isHttpUrl(value: string, schemes: readonly ("http:" | "https:")[]): boo
   return url !== undefined && url.hostname !== "" && schemes.some((s) => s === url.protocol);
 }
 
+/** http on a loopback host: tolerated where https is required, for demos and tests on one machine. */
+export function isLoopbackHttp(url: string): boolean {
+  const parsed = parseUrl(url);
+  return parsed !== undefined && parsed.protocol === "http:" && (parsed.hostname === "127.0.0.1" || parsed.hostname === "localhost" || parsed.hostname === "[::1]");
+}
+
 /** The ASWebAuthenticationSession callback scheme (DOC-SIMPLE, DOC-OAUTH). */
 const callbackUrlScheme = "apple-remotemanagement-user-login:";
 

@@ -13,6 +13,7 @@ export * from "./challenge.ts";
 export * from "./enrollment-sso.ts";
 export * from "./web-authentication.ts";
 export * from "./oauth2.ts";
+export * from "./oauth2-authorization-server.ts";
 export * from "./enrollment-profile.ts";
 export * from "./check-in.ts";
 export * from "./command-channel.ts";

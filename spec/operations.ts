@@ -10,7 +10,8 @@ import { SignInSubmission, WebAuthQuery } from "./web-authentication.ts";
 import { checkInContentType, parseCheckInMessage, profileContentType, commandContentType } from "./check-in.ts";
 import { parseCommandReport } from "./command-channel.ts";
 import { WellKnownFailed, UnrecognizedDevice } from "./error-responses.ts";
-import { TokenRequest, TokenResponse } from "./oauth2.ts";
+import { AuthorizationRequest, TokenRequest, TokenResponse } from "./oauth2.ts";
+import { AuthorizationServerMetadata, authorizationServerMetadataPath, RevocationRequest } from "./oauth2-authorization-server.ts";
 import { EssoPathParams, ServerEnrollmentSsoDocument } from "./enrollment-sso.ts";
 
 export type HttpMethod = "GET" | "POST" | "PUT";
@@ -50,7 +51,7 @@ export interface OperationSpec {
   readonly method: HttpMethod;
   /** Hono route pattern; the path role is what the URL is for (a BaseURL may be configured elsewhere). */
   readonly path: string;
-  readonly pathRole: "well-known" | "enroll" | "web-auth" | "check-in" | "command" | "oauth2-token" | "enrollment-sso";
+  readonly pathRole: "well-known" | "enroll" | "web-auth" | "check-in" | "command" | "oauth2-authorize" | "oauth2-token" | "oauth2-revoke" | "oauth2-metadata" | "enrollment-sso";
   /** Served by the generated server now; false for operations whose server side arrives later. */
   readonly served: boolean;
   readonly request: {
@@ -83,6 +84,8 @@ export interface OperationSpec {
     | { readonly kind: "effect"; readonly effect: "discover" }
     /** What the host built at start for the organization the path names: the document, or the profile its legacy declaration names. */
     | { readonly kind: "effect"; readonly effect: "enrollmentSso"; readonly serves: "document" | "profile" }
+    /** The OAuth 2 authorization server (runtime/oauth2-server.ts): the request goes to the host's endpoint as it came. */
+    | { readonly kind: "effect"; readonly effect: "oauth2"; readonly endpoint: "authorize" | "authorizeSubmit" | "token" | "revoke" | "metadata" }
     | { readonly kind: "none" };
   readonly responses: Partial<Record<ReplyKind, ResponseSpec>>;
 }
@@ -218,18 +221,84 @@ export const operations = [
     },
   },
   {
+    id: "oauth2Authorize",
+    summary: "OAuth 2 authorization request: the sign-in page for the enrollment the authorization-url names",
+    steps: "6–10 (OAuth 2)",
+    source: oauth,
+    method: "GET",
+    path: "/oauth2/authorize",
+    pathRole: "oauth2-authorize",
+    served: true,
+    request: { query: AuthorizationRequest, redirect: "manual" },
+    handling: { kind: "effect", effect: "oauth2", endpoint: "authorize" },
+    responses: {
+      "sign-in-form": { status: 200, contentType: "text/html; charset=utf-8", description: "the sign-in form, posting the request back" },
+      redirect: { status: 308, headers: ["Location"], description: "OAUTH-9: an error sent to the registered redirect URI" },
+      error: { status: 400, contentType: "text/html; charset=utf-8", description: "OAUTH-8: unknown client or redirect URI, an error page" },
+    },
+  },
+  {
+    id: "oauth2AuthorizeSubmit",
+    summary: "OAuth 2 authorization: the person's credentials; success redirects with a code",
+    steps: "11 (OAuth 2)",
+    source: oauth,
+    method: "POST",
+    path: "/oauth2/authorize",
+    pathRole: "oauth2-authorize",
+    served: true,
+    request: { form: SignInSubmission, formMaxBytes: 16 * 1024, redirect: "manual" },
+    handling: { kind: "effect", effect: "oauth2", endpoint: "authorizeSubmit" },
+    responses: {
+      redirect: { status: 308, headers: ["Location"], description: "OAUTH-6 (code and state), OAUTH-9 (access_denied on Cancel)" },
+      "sign-in-form": { status: 401, contentType: "text/html; charset=utf-8", description: "SIMPLE-5: the form again, with the failure" },
+      error: { status: 400, contentType: "text/html; charset=utf-8", description: "OAUTH-8, a forged form: an error page" },
+    },
+  },
+  {
     id: "oauth2Token",
     summary: "OAuth 2 token request (authorization_code and refresh_token grants)",
-    steps: "12–13 (OAuth 2)",
+    steps: "12–13 (OAuth 2), refresh",
     source: oauth,
     method: "POST",
     path: "/oauth2/token",
     pathRole: "oauth2-token",
-    served: false,
-    request: { form: TokenRequest, redirect: "manual" },
-    handling: { kind: "none" },
+    served: true,
+    request: { form: TokenRequest, formMaxBytes: 16 * 1024, redirect: "manual" },
+    handling: { kind: "effect", effect: "oauth2", endpoint: "token" },
     responses: {
-      acknowledged: { status: 200, contentType: "application/json", schema: TokenResponse, description: "OAUTH-7" },
+      document: { status: 200, contentType: "application/json", schema: TokenResponse, description: "OAUTH-7, OAUTH-13: never cached" },
+      error: { status: 400, contentType: "application/json", description: "OAUTH-13: RFC 6749 §5.2 JSON (401 for invalid_client)" },
+    },
+  },
+  {
+    id: "oauth2Revoke",
+    summary: "OAuth 2 token revocation (RFC 7009)",
+    steps: "any time after 13",
+    source: "https://www.rfc-editor.org/rfc/rfc7009",
+    method: "POST",
+    path: "/oauth2/revoke",
+    pathRole: "oauth2-revoke",
+    served: true,
+    request: { form: RevocationRequest, formMaxBytes: 16 * 1024, redirect: "manual" },
+    handling: { kind: "effect", effect: "oauth2", endpoint: "revoke" },
+    responses: {
+      acknowledged: { status: 200, description: "OAUTH-15: whether or not the token was known" },
+      error: { status: 400, contentType: "application/json", description: "OAUTH-13: RFC 6749 §5.2 JSON" },
+    },
+  },
+  {
+    id: "oauth2Metadata",
+    summary: "OAuth 2 authorization server metadata (RFC 8414)",
+    steps: "—",
+    source: "https://www.rfc-editor.org/rfc/rfc8414",
+    method: "GET",
+    path: authorizationServerMetadataPath,
+    pathRole: "oauth2-metadata",
+    served: true,
+    request: { redirect: "follow" },
+    handling: { kind: "effect", effect: "oauth2", endpoint: "metadata" },
+    responses: {
+      document: { status: 200, contentType: "application/json", schema: AuthorizationServerMetadata, description: "OAUTH-16" },
       error: errorResponse,
     },
   },

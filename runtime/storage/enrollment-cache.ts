@@ -18,11 +18,12 @@
 // predate the write that was announced.
 //
 // Only enrollments that exist are cached (negative answers never are), so unknown tokens cannot
-// push anyone else out. Records are kept as canonical JSON text: `work` gets a fresh copy each time
-// and nothing can alias the cached state.
+// push anyone else out. Records are kept parsed and deep-frozen (a copy of what was read): `work`
+// gets the same frozen record every time, so nothing can change the cached state, and a step can
+// remember what it computed from it (machines/server-step.ts) until it changes.
 import type { Kysely } from "kysely";
 import { z } from "zod";
-import { lookupTokenHash, type EnrollmentLocator, type EnrollmentRecord, type TransactOptions } from "../../machines/index.ts";
+import { EnrollmentRecord, lookupTokenHash, type EnrollmentLocator, type TransactOptions } from "../../machines/index.ts";
 import { UntrustedRecordError, type EnrollmentFilter, type Enrollments, type StoredEnrollment } from "./roles.ts";
 import type { Database } from "./schema.ts";
 
@@ -59,12 +60,17 @@ export interface EnrollmentCacheStats {
 type Work<T> = (found: unknown) => Promise<{ readonly save: EnrollmentRecord | null; readonly result: T }>;
 
 interface Entry {
-  /** Canonical JSON of the record (keys sorted): handed out parsed, compared as text. */
-  readonly text: string;
-  /** The lookup keys that name it (see keyOf). */
-  readonly keys: readonly string[];
+  /** The record as read, deep-frozen: handed out as it is. */
+  readonly record: EnrollmentRecord;
+  /** The lookup keys that name it (see keysOf). */
+  readonly keys: readonly LookupKey[];
   /** When the read that produced it began (this cache's clock). */
   readonly at: number;
+  /**
+   * A deep-frozen record a step saved that was found equal to `record`: the same object again is
+   * equal again without comparing (machines/server-step.ts hands out the same record on a replay).
+   */
+  unchanged?: object;
 }
 
 /** How many invalidations are remembered for reads in flight before they are all dropped as stale. */
@@ -78,8 +84,8 @@ export class EnrollmentCache implements Enrollments {
   readonly #now: () => number;
   /** By enrollment id; Map order is recency (least recently used first). */
   readonly #entries = new Map<string, Entry>();
-  /** Lookup key → enrollment id. */
-  readonly #index = new Map<string, string>();
+  /** Per kind of locator, its value → enrollment id (no key string built per look-up). */
+  readonly #index: Readonly<Record<LookupKind, Map<string, string>>> = { "device-key": new Map(), "token-hash": new Map(), "enrollment-id": new Map(), identity: new Map() };
   #live: boolean;
   /** Bumped by every invalidation and clear. */
   #seq = 0;
@@ -131,7 +137,7 @@ export class EnrollmentCache implements Enrollments {
   clear(): void {
     this.#clearedAt = ++this.#seq;
     this.#entries.clear();
-    this.#index.clear();
+    for (const index of Object.values(this.#index)) index.clear();
     this.#invalidatedAt.clear();
   }
 
@@ -153,14 +159,15 @@ export class EnrollmentCache implements Enrollments {
       this.#bypassed++;
       return this.#writeThrough(locators, work);
     }
-    const found = await this.#find(locators);
+    // A hit is found without waiting for anything (most check-ins); a miss reads through.
+    const found = this.#findCached(locators) ?? (await this.#find(locators));
     if (found === "unknown") {
       this.#bypassed++;
       return this.#writeThrough(locators, work);
     }
-    const given: unknown = found === null ? null : JSON.parse(found.text);
+    const given = found === null ? null : found.record;
     const { save, result } = await work(given);
-    if (save === null || (found !== null && jsonEqual(save, given))) return result;
+    if (save === null || (found !== null && unchanged(found, save))) return result;
     this.#writes++;
     return this.#writeThrough(locators, work);
   }
@@ -191,6 +198,15 @@ export class EnrollmentCache implements Enrollments {
     }
   }
 
+  /** #find when the cache answers it alone: the first locator is cached (else undefined). */
+  #findCached(locators: readonly EnrollmentLocator[]): Entry | undefined {
+    const first = locators[0];
+    if (first === undefined) return undefined;
+    const cached = this.#cached(first);
+    if (cached !== undefined) this.#hits++;
+    return cached;
+  }
+
   /**
    * The enrollment the first locator that finds one names, as the store would find it: each locator
    * in turn from the cache, else read through. "unknown" when a read raced a write.
@@ -209,7 +225,7 @@ export class EnrollmentCache implements Enrollments {
   }
 
   #cached(locator: EnrollmentLocator): Entry | undefined {
-    const id = locator.by === "id" ? locator.id : this.#index.get(keyOf(locator));
+    const id = locator.by === "id" ? locator.id : this.#index[locator.by].get(valueOf(locator));
     if (id === undefined) return undefined;
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
@@ -243,7 +259,11 @@ export class EnrollmentCache implements Enrollments {
       if (!stored.trusted) throw new UntrustedRecordError("adenroll_enrollments", stored.id, stored.problem);
       // Changed between the two reads so that the locator no longer names it.
       if (!names(locator, stored.record)) return "unknown";
-      const entry: Entry = { text: canonicalJson(stored.record), keys: keysOf(stored.record), at };
+      // A copy nobody else holds (Zod's output is all new objects), frozen before anyone sees it.
+      const copied = EnrollmentRecord.safeParse(stored.record);
+      if (!copied.success) throw new UntrustedRecordError("adenroll_enrollments", stored.id, "a record that no longer parses");
+      const record = deepFreeze(copied.data);
+      const entry: Entry = { record, keys: keysOf(record), at };
       const id = stored.record.context.id;
       const invalidated = this.#clearedAt > since || (this.#invalidatedAt.get(id) ?? 0) > since;
       if (!invalidated) this.#put(id, entry);
@@ -256,11 +276,11 @@ export class EnrollmentCache implements Enrollments {
   #put(id: string, entry: Entry): void {
     this.#drop(id);
     this.#entries.set(id, entry);
-    for (const key of entry.keys) {
+    for (const [kind, value] of entry.keys) {
       // A key that named another cached enrollment names this one now; the other is out of date.
-      const previous = this.#index.get(key);
+      const previous = this.#index[kind].get(value);
       if (previous !== undefined && previous !== id) this.#drop(previous);
-      this.#index.set(key, id);
+      this.#index[kind].set(value, id);
     }
     for (const oldest of this.#entries.keys()) {
       if (this.#entries.size <= this.#maxRecords) break;
@@ -272,31 +292,52 @@ export class EnrollmentCache implements Enrollments {
     const entry = this.#entries.get(id);
     if (entry === undefined) return;
     this.#entries.delete(id);
-    for (const key of entry.keys) if (this.#index.get(key) === id) this.#index.delete(key);
+    for (const [kind, value] of entry.keys) if (this.#index[kind].get(value) === id) this.#index[kind].delete(value);
   }
 }
 
+/** Whether `save` is the entry's record, value for value. */
+function unchanged(entry: Entry, save: EnrollmentRecord): boolean {
+  if (save === entry.unchanged) return true;
+  if (!jsonEqual(save, entry.record)) return false;
+  // Neither can change any more: equal now, equal whenever the same object comes back.
+  if (isDeepFrozen(save)) entry.unchanged = save;
+  return true;
+}
+
+/** Whether a value and everything it holds is frozen. */
+function isDeepFrozen(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return true;
+  if (!Object.isFrozen(value)) return false;
+  for (const key of Reflect.ownKeys(value)) if (!isDeepFrozen(Reflect.get(value, key))) return false;
+  return true;
+}
+
+type LookupKind = Exclude<EnrollmentLocator["by"], "id">;
+type LookupKey = readonly [LookupKind, string];
+
 /** The lookup keys of a record, one per locator other than id that finds it. */
-function keysOf(record: EnrollmentRecord): string[] {
+function keysOf(record: EnrollmentRecord): LookupKey[] {
   const { context } = record;
-  const keys = [keyOf({ by: "device-key", deviceKey: context.deviceKey })];
+  const keys: LookupKey[] = [["device-key", context.deviceKey]];
   const tokenHash = lookupTokenHash(context);
-  if (tokenHash !== null) keys.push(keyOf({ by: "token-hash", tokenHash }));
-  if (context.enrollmentId !== null) keys.push(keyOf({ by: "enrollment-id", enrollmentId: context.enrollmentId }));
-  if (context.identityFingerprint !== null) keys.push(keyOf({ by: "identity", fingerprint: context.identityFingerprint }));
+  if (tokenHash !== null) keys.push(["token-hash", tokenHash]);
+  if (context.enrollmentId !== null) keys.push(["enrollment-id", context.enrollmentId]);
+  if (context.identityFingerprint !== null) keys.push(["identity", context.identityFingerprint]);
   return keys;
 }
 
-function keyOf(locator: Exclude<EnrollmentLocator, { by: "id" }>): string {
+/** The value a locator other than id looks for. */
+function valueOf(locator: Exclude<EnrollmentLocator, { by: "id" }>): string {
   switch (locator.by) {
     case "device-key":
-      return `device-key:${locator.deviceKey}`;
+      return locator.deviceKey;
     case "token-hash":
-      return `token-hash:${locator.tokenHash}`;
+      return locator.tokenHash;
     case "enrollment-id":
-      return `enrollment-id:${locator.enrollmentId}`;
+      return locator.enrollmentId;
     case "identity":
-      return `identity:${locator.fingerprint}`;
+      return locator.fingerprint;
   }
 }
 
@@ -315,6 +356,15 @@ function names(locator: EnrollmentLocator, record: EnrollmentRecord): boolean {
     case "identity":
       return context.identityFingerprint === locator.fingerprint;
   }
+}
+
+/** Freezes a value and everything it holds; returns it. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    Object.freeze(value);
+    for (const key of Reflect.ownKeys(value)) deepFreeze(Reflect.get(value, key));
+  }
+  return value;
 }
 
 /** Whether two JSON values are equal (objects whatever their key order); no allocation, unlike comparing their text. */

@@ -150,6 +150,54 @@ export const migrations: readonly Migration[] = [
       `create index adenroll_mdm_commands_queue on adenroll_mdm_commands (enrollment_ref, seq)`,
     ),
   },
+  {
+    // OAuth 2 (runtime/storage/oauth-store.ts): authorization codes and refresh-token families.
+    // Codes and refresh tokens are kept as SHA-256 hashes only; a code's access token only sealed
+    // under the code. One family per code (its replay revokes that one family, OAUTH-10); a
+    // family's refresh tokens go with it. enrollment_ref names adenroll_enrollments.id without a
+    // foreign key, as in 006.
+    id: "007-oauth",
+    up: statements(
+      `create table adenroll_oauth_codes (
+        code_hash text primary key,
+        enrollment_ref text not null,
+        client_id text not null,
+        redirect_uri text not null,
+        scope text,
+        code_challenge text,
+        user_identifier text not null,
+        sealed_access_token text not null,
+        access_token_hash text not null,
+        access_token_expires_at timestamptz not null,
+        created_at timestamptz not null,
+        expires_at timestamptz not null,
+        redeemed_at timestamptz
+      )`,
+      `create index adenroll_oauth_codes_expires_at on adenroll_oauth_codes (expires_at)`,
+      `create table adenroll_oauth_families (
+        family_id text primary key,
+        enrollment_ref text not null,
+        client_id text not null,
+        user_identifier text not null,
+        scope text,
+        code_hash text,
+        access_token_hash text not null,
+        created_at timestamptz not null,
+        expires_at timestamptz not null,
+        revoked_at timestamptz
+      )`,
+      `create index adenroll_oauth_families_enrollment_ref on adenroll_oauth_families (enrollment_ref)`,
+      `create unique index adenroll_oauth_families_code_hash on adenroll_oauth_families (code_hash) where code_hash is not null`,
+      `create index adenroll_oauth_families_access_token_hash on adenroll_oauth_families (access_token_hash)`,
+      `create table adenroll_oauth_refresh_tokens (
+        token_hash text primary key,
+        family_id text not null references adenroll_oauth_families (family_id) on delete cascade,
+        created_at timestamptz not null,
+        used_at timestamptz
+      )`,
+      `create index adenroll_oauth_refresh_tokens_family_id on adenroll_oauth_refresh_tokens (family_id)`,
+    ),
+  },
 ];
 
 /** The advisory lock every migrating instance takes ("aden" in ASCII). */

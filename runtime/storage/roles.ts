@@ -231,6 +231,80 @@ export interface MdmStore {
 }
 
 // ---------------------------------------------------------------------------------------------
+// OAuth 2 (runtime/oauth2-server.ts): authorization codes and refresh-token families. Codes and
+// refresh tokens are stored as their SHA-256 hashes only. The access token a code stands for is
+// kept sealed (AES-GCM) under a key derived from the code itself, so only the code's holder can
+// open it and the database never holds a usable token.
+
+export const AuthorizationCodeRecord = z.object({
+  codeHash: z.string().min(1),
+  enrollmentRef: z.string().min(1),
+  clientId: z.string().min(1),
+  redirectUri: z.string().min(1),
+  scope: z.string().nullable(),
+  /** The PKCE S256 challenge of the authorization request, or null when it sent none. */
+  codeChallenge: z.string().nullable(),
+  userIdentifier: z.string().min(1),
+  /** The access token issued at sign-in (the enrollment's token from then on), sealed under the code. */
+  sealedAccessToken: z.string().min(1),
+  accessTokenHash: z.string().min(1),
+  accessTokenExpiresAt: z.number(),
+  createdAt: z.number(),
+  expiresAt: z.number(),
+  /** When it was redeemed; a second redemption is a replay (OAUTH-10). */
+  redeemedAt: z.number().nullable(),
+});
+export type AuthorizationCodeRecord = z.infer<typeof AuthorizationCodeRecord>;
+
+/** The tokens that descend from one authorization code: one refresh token valid at a time. */
+export const RefreshFamilyRecord = z.object({
+  familyId: z.string().min(1),
+  enrollmentRef: z.string().min(1),
+  clientId: z.string().min(1),
+  userIdentifier: z.string().min(1),
+  scope: z.string().nullable(),
+  /** The code the family was issued from (null: none). */
+  codeHash: z.string().nullable(),
+  /** The hash of the last access token issued in the family. */
+  accessTokenHash: z.string().min(1),
+  createdAt: z.number(),
+  /** The current refresh token expires then (each rotation sets it anew). */
+  expiresAt: z.number(),
+  revokedAt: z.number().nullable(),
+});
+export type RefreshFamilyRecord = z.infer<typeof RefreshFamilyRecord>;
+
+export interface OAuthStore {
+  putCode(code: AuthorizationCodeRecord): Promise<void>;
+  /**
+   * Marks the code redeemed in the same statement that reads it: "redeemed" the first time,
+   * "replayed" every later time (with the record as it was stored), null for an unknown hash.
+   * Of two concurrent redemptions exactly one is "redeemed".
+   */
+  redeemCode(codeHash: string, at: number): Promise<{ readonly status: "redeemed" | "replayed"; readonly code: AuthorizationCodeRecord } | null>;
+  /** A new family with its first refresh token. */
+  createFamily(family: RefreshFamilyRecord, refreshTokenHash: string): Promise<void>;
+  /** The family a refresh token belongs to, and whether that token was already used (rotated away). */
+  findRefreshToken(refreshTokenHash: string): Promise<{ readonly family: RefreshFamilyRecord; readonly used: boolean } | null>;
+  /**
+   * Rotation: marks `usedHash` used and adds `nextHash` as the family's refresh token, records the
+   * new access token and expiry — only if `usedHash` was unused and the family is not revoked.
+   * False (nothing written) otherwise: of two concurrent rotations of one token exactly one wins.
+   */
+  rotateRefreshToken(usedHash: string, next: { readonly refreshTokenHash: string; readonly accessTokenHash: string; readonly expiresAt: number }, at: number): Promise<boolean>;
+  /** Revokes one family; false when it was unknown or revoked already. */
+  revokeFamily(familyId: string, at: number): Promise<boolean>;
+  /** Revokes the family issued from a code (its replay, OAUTH-10); the family, if there was one. */
+  revokeFamilyOfCode(codeHash: string, at: number): Promise<RefreshFamilyRecord | null>;
+  /** Revokes every family of an enrollment (its tokens were revoked, it was unenrolled); how many. */
+  revokeEnrollmentFamilies(enrollmentRef: string, at: number): Promise<number>;
+  /** The family whose last access token has this hash. */
+  findFamilyByAccessToken(accessTokenHash: string): Promise<RefreshFamilyRecord | null>;
+  /** Drops codes expired before `before` and families expired or revoked before it. */
+  prune(before: number): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Every role over one database. */
 export interface Storage {
@@ -240,6 +314,8 @@ export interface Storage {
   readonly audit: AuditLog;
   /** The built-in MDM's devices and command queues. */
   readonly mdm: MdmStore;
+  /** OAuth 2 authorization codes and refresh-token families. */
+  readonly oauth: OAuthStore;
   /** Closes the database (and the embedded engine, for PGlite). */
   close(): Promise<void>;
 }

@@ -89,4 +89,45 @@ export interface Database {
     answered_at: ColumnType<Date | null, Date | null, Date | null>;
     updated_at: Timestamp;
   };
+  /** OAuth 2 authorization codes, by the SHA-256 of the code (migration 007). */
+  adenroll_oauth_codes: {
+    code_hash: string;
+    enrollment_ref: string;
+    client_id: string;
+    redirect_uri: string;
+    scope: string | null;
+    /** The PKCE S256 challenge, or null. */
+    code_challenge: string | null;
+    user_identifier: string;
+    /** The access token sealed (AES-GCM) under a key derived from the code. */
+    sealed_access_token: string;
+    access_token_hash: string;
+    access_token_expires_at: Timestamp;
+    created_at: Timestamp;
+    expires_at: Timestamp;
+    redeemed_at: ColumnType<Date | null, Date | null, Date | null>;
+  };
+  /** OAuth 2 refresh-token families (migration 007). */
+  adenroll_oauth_families: {
+    family_id: string;
+    enrollment_ref: string;
+    client_id: string;
+    user_identifier: string;
+    scope: string | null;
+    /** The code the family was issued from; unique when not null. */
+    code_hash: string | null;
+    /** The last access token issued in the family. */
+    access_token_hash: string;
+    created_at: Timestamp;
+    /** When the family's current refresh token expires. */
+    expires_at: Timestamp;
+    revoked_at: ColumnType<Date | null, Date | null, Date | null>;
+  };
+  /** A family's refresh tokens by their SHA-256: the current one unused, the rotated ones used (migration 007). */
+  adenroll_oauth_refresh_tokens: {
+    token_hash: string;
+    family_id: string;
+    created_at: Timestamp;
+    used_at: ColumnType<Date | null, Date | null, Date | null>;
+  };
 }

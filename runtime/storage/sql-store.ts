@@ -34,6 +34,7 @@ import {
 } from "./roles.ts";
 import type { Database } from "./schema.ts";
 import { SqlMdmStore } from "./mdm-store.ts";
+import { SqlOAuthStore } from "./oauth-store.ts";
 
 export interface SqlStorageOptions {
   readonly locking: "row" | "process";
@@ -55,6 +56,7 @@ export function createSqlStorage(db: Kysely<Database>, options: SqlStorageOption
     sessions: new SqlSignInSessions(db),
     audit: new SqlAuditLog(db),
     mdm: new SqlMdmStore(db),
+    oauth: new SqlOAuthStore(db),
     close: () => (closed ??= options.close()),
   };
 }

@@ -43,7 +43,7 @@ let database: OpenedStorage;
 beforeAll(async () => {
   identityCa = await createIdentityCa({ random: seededRandom(51) });
   database = await openStorage({ memory: true });
-});
+}, 60_000);
 afterAll(() => database.close());
 
 async function emptyStorage(): Promise<OpenedStorage> {
@@ -118,6 +118,9 @@ describe("createAdenroll with every example configuration", () => {
     ["acme.yaml", "alice@example.com", passwords.alice, "BYOD", "com.apple.security.acme"],
     ["pkcs12-builtin-ca.yaml", "alice@example.com", passwords.alice, "BYOD", "com.apple.security.pkcs12"],
     ["trust-anchors-and-signing.yaml", "alice@example.com", passwords.alice, "BYOD", "com.apple.security.pkcs12"],
+    // alice's organization signs in with OAuth 2, bob's with the simple sign-in page (both have alice's password there).
+    ["oauth2.yaml", "alice@example.com", passwords.alice, "BYOD", "com.apple.security.pkcs12"],
+    ["oauth2.yaml", "bob@corp.example", passwords.alice, "BYOD", "com.apple.security.pkcs12"],
   ];
 
   it.each(cases)("%s: %s enrolls; the profile passes Apple's schemas", async (file, user, password, mode, identityType) => {

@@ -38,7 +38,7 @@ async function refused(raw: unknown): Promise<ConfigError> {
 
 describe("examples/", () => {
   it("holds a config for each documented case", () => {
-    expect(exampleFiles).toEqual(["acme.yaml", "adde.yaml", "byod-simple.yaml", "per-user-overrides.yaml", "pkcs12-builtin-ca.yaml", "scep.yaml", "trust-anchors-and-signing.yaml"]);
+    expect(exampleFiles).toEqual(["acme.yaml", "adde.yaml", "byod-simple.yaml", "identity-provider.yaml", "oauth2.yaml", "per-user-overrides.yaml", "pkcs12-builtin-ca.yaml", "scep.yaml", "trust-anchors-and-signing.yaml"]);
   });
 
   it.each(exampleFiles)("%s loads", async (file) => {
@@ -87,11 +87,41 @@ describe("a bad configuration is refused with the key's path and what was expect
     expect(error.message).toMatch(/^the configuration is not valid:\n {2}- organizations\[0\]\.domains\["example\.com"\]: /);
   });
 
-  it("oauth2 is reserved, with a clear message", async () => {
+  it("CHALLENGE-6 OAuth 2 sign-in needs an https publicBaseUrl and a devices' client on the callback scheme; an unknown method is named", async () => {
+    const http = base();
+    http["publicBaseUrl"] = "http://mdm.example.com";
+    http["organizations"] = [{ name: "Example Corp", authentication: "oauth2", domains: { "example.com": "mdm-byod" } }];
+    http["profile"] = { identifierPrefix: "com.example.mdm", topic: "com.apple.mgmt.External.x", serverUrl: "https://mdm.example.com/mdm/server", checkInUrl: "https://mdm.example.com/mdm/checkin", identity: { kind: "scep", url: "https://scep.example.com/scep" } };
+    expect((await refused(http)).issues).toEqual([{ path: "publicBaseUrl", message: expect.stringMatching(/OAuth 2 sign-in needs an https publicBaseUrl/) }]);
+    const client = base();
+    client["authentication"] = "oauth2";
+    client["oauth2"] = { clients: [{ id: "web", redirectUris: ["https://app.example.com/cb"] }] };
+    expect((await refused(client)).issues).toEqual([{ path: "oauth2.clients[0].redirectUris[0]", message: expect.stringMatching(/apple-remotemanagement-user-login scheme/) }]);
+    const code = base();
+    code["oauth2"] = { codeLifetimeSeconds: 120 };
+    expect((await refused(code)).issues).toEqual([{ path: "oauth2.codeLifetimeSeconds", message: expect.stringMatching(/60/) }]);
+    const unknown = base();
+    unknown["authentication"] = "saml";
+    expect((await refused(unknown)).issues).toEqual([{ path: "authentication", message: expect.stringMatching(/"simple".*"oauth2"/) }]);
+  });
+
+  it("OAuth 2 for one organization gets the authorization server's defaults without an oauth2 section", async () => {
     const raw = base();
-    raw["organizations"] = [{ name: "Example Corp", authentication: "oauth2", domains: { "example.com": "mdm-byod" } }];
-    const error = await refused(raw);
-    expect(error.issues).toEqual([{ path: "organizations[0].authentication", message: expect.stringMatching(/"oauth2" is reserved for OAuth 2 authentication, which this version of adenroll does not implement yet; use "simple"/) }]);
+    raw["organizations"] = [
+      { name: "Example Corp", authentication: "oauth2", domains: { "example.com": "mdm-byod" } },
+      { name: "Corp", domains: { "corp.example": "mdm-byod" } },
+    ];
+    const config = await parseConfig(raw, { baseDir: scratch, ...cheap });
+    expect(config.authentication).toBe("simple");
+    expect(config.organizations.map((o) => o.authentication)).toEqual(["oauth2", undefined]);
+    expect(config.oauth2).toEqual({
+      clients: [{ id: "adenroll", redirectUris: ["apple-remotemanagement-user-login:/oauth2/redirection"], pkce: "optional" }],
+      scope: "MDM",
+      accessTokenLifetimeSeconds: 3600,
+      refreshTokenLifetimeSeconds: 30 * 86_400,
+      codeLifetimeSeconds: 60,
+    });
+    expect((await parseConfig(base(), { baseDir: scratch, ...cheap })).oauth2).toBeUndefined();
   });
 
   it("a misspelled key, a missing key, a wrong type, an http MDM URL", async () => {

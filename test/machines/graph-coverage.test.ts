@@ -327,6 +327,11 @@ function serverEvents(snapshot: ServerSnapshot): AnyEventObject[] {
     { type: "CHECK_IN", authorization: current, now: 10, ...checkInFacts, signatureRequired: true, signature: { kind: "valid", signerFingerprint: "fp-1" }, messageType: "TokenUpdate", enrollmentId: "E-1" },
     { type: "CHECK_IN", authorization: current, now: 10, ...checkInFacts, signatureRequired: true, messageType: "TokenUpdate", enrollmentId: "E-1" },
     { type: "TOKEN_INVALIDATED" },
+    // ONGOING-11: invalidating a token the enrollment no longer has changes nothing.
+    { type: "TOKEN_INVALIDATED", tokenHash: "h-other" },
+    // OAUTH-14: a refresh from the family of the current token, and from a stale one.
+    { type: "TOKEN_REFRESHED", issuedToken: { hash: c.tokenHash === "h1" ? "h2" : "h1", expiresAt: 5_000 }, previousTokenHash: c.tokenHash ?? "h-none" },
+    { type: "TOKEN_REFRESHED", issuedToken: { hash: "h1", expiresAt: 5_000 }, previousTokenHash: "h-other" },
     { type: "UNENROLL" },
   ];
 }

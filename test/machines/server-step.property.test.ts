@@ -1,9 +1,11 @@
 // stepWithoutActors is the server machine's own step: from any reachable snapshot, for any event,
-// it answers exactly what xstate's transition() answers, or null where that step starts an actor.
+// it answers exactly what xstate's transition() answers, or null where that step starts an actor —
+// also when it replays a step it remembered from the same deep-frozen context (the enrollment
+// cache's records), whatever changed in the event since.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { transition } from "xstate";
-import { serverMachine, stepWithoutActors, type ServerEvent } from "../../machines/index.ts";
+import { EnrollmentRecord, readEnrollmentRecord, serverMachine, stepWithoutActors, toRecord, type ServerContext, type ServerEvent } from "../../machines/index.ts";
 import { checkInFacts, serverDone, serverInput, serverStart, testProfile, type ServerSnapshot } from "../support/drive.ts";
 import { alice } from "../support/fixtures.ts";
 
@@ -58,6 +60,24 @@ function walk(events: readonly ServerEvent[]): ServerSnapshot {
 
 const reached = new Set<string>();
 
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    Object.freeze(value);
+    for (const key of Reflect.ownKeys(value)) deepFreeze(Reflect.get(value, key));
+  }
+  return value;
+}
+
+/** A run of events from one snapshot: each the one before with only its clock moved (a device checking in again), or a new one. */
+const runArb = fc.array(fc.tuple(fc.boolean(), eventArb, fc.constantFrom(0, 1, 4_999, 5_000, 1_000_000)), { minLength: 1, maxLength: 8 }).map((steps) => {
+  const events: ServerEvent[] = [];
+  for (const [again, event, now] of steps) {
+    const previous = events[events.length - 1];
+    events.push(again && previous !== undefined && "now" in previous ? { ...previous, now } : event);
+  }
+  return events;
+});
+
 describe("stepWithoutActors", () => {
   it("answers what transition() answers from every reachable snapshot, or null exactly where the step starts an actor", () => {
     fc.assert(
@@ -77,6 +97,67 @@ describe("stepWithoutActors", () => {
     );
     // The walks reach the states MDM requests meet, so the property covered them.
     for (const state of ["profileDelivered", "enrolled", "tokenInvalidated", "reauthenticated", "checkedOut", "unenrolled"]) expect(reached).toContain(state);
+  });
+
+  it("replays a step remembered from the same frozen context only where transition() answers the same", () => {
+    let replayed = 0;
+    fc.assert(
+      fc.property(historyArb, runArb, (history, events) => {
+        const before = walk(history);
+        const state = String(before.value);
+        const frozen: ServerContext = deepFreeze(structuredClone(before.context));
+        const answers = new Set<unknown>();
+        for (const event of events) {
+          const [expected] = transition(serverMachine, before, event);
+          const stepped = stepWithoutActors(state, frozen, event);
+          expect(stepped === null).toBe(Object.keys(expected.children).length > 0);
+          if (stepped === null) continue;
+          expect(stepped.state).toBe(String(expected.value));
+          expect(stepped.context).toEqual(expected.context);
+          // A replayed answer is the very object handed out before, and nobody can change it.
+          if (answers.has(stepped)) replayed++;
+          answers.add(stepped);
+          expect(Object.isFrozen(stepped.context)).toBe(true);
+        }
+      }),
+      { numRuns: 3_000 },
+    );
+    // The runs did replay (a check-in again with the clock moved is the common case).
+    expect(replayed).toBeGreaterThan(100);
+  });
+
+  it("never remembers a step from a context that can still change", () => {
+    const enrolled = walk(happyPrefix);
+    const context = structuredClone(enrolled.context);
+    const event: ServerEvent = { type: "CHECK_IN", authorization: { kind: "bearer", tokenHash: "h1" }, now: 3, ...checkInFacts, messageType: "TokenUpdate", enrollmentId: "E-1" };
+    expect(stepWithoutActors("enrolled", context, event)?.context.reply).toEqual({ kind: "acknowledged" });
+    // The same object, changed: the token is no longer this one.
+    Reflect.set(context, "tokenHash", "h2");
+    expect(stepWithoutActors("enrolled", context, event)?.context.reply).toEqual({ kind: "challenge", ruleId: "ONGOING-7" });
+  });
+
+  it("parses a frozen stored record once, and a mutable one every time", () => {
+    const enrolled = walk(happyPrefix);
+    const record = toRecord("enrolled", enrolled.context);
+    const frozen = deepFreeze(structuredClone(record));
+    const first = readEnrollmentRecord(frozen);
+    expect(first.success).toBe(true);
+    // Parsing changed nothing: the frozen record itself is the parse, and stays it.
+    expect(first.data).toBe(frozen);
+    expect(readEnrollmentRecord(frozen).data).toBe(frozen);
+    // Fields the schema defaults (older records) come out filled in, frozen.
+    const { identityFingerprint: _fingerprint, ...older } = structuredClone(record.context);
+    const olderRecord = deepFreeze({ state: "enrolled", context: older });
+    const parsed = readEnrollmentRecord(olderRecord);
+    expect(parsed.data).toEqual(EnrollmentRecord.parse(olderRecord));
+    expect(parsed.data).not.toBe(olderRecord);
+    expect(Object.isFrozen(parsed.data?.context)).toBe(true);
+    expect(readEnrollmentRecord(olderRecord).data).toBe(parsed.data);
+    // A record that can still change is parsed as it is now.
+    const mutable = structuredClone(record);
+    expect(readEnrollmentRecord(mutable).data?.state).toBe("enrolled");
+    Reflect.set(mutable, "state", "no such state");
+    expect(readEnrollmentRecord(mutable).success).toBe(false);
   });
 
   it("a check-in with the valid token from enrolled is acknowledged (the shortcut is used on the hot path)", () => {

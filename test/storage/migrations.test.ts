@@ -10,7 +10,7 @@ import { pgliteDialect } from "../../runtime/storage/pglite.ts";
 import { openPostgres } from "../../runtime/storage/postgres.ts";
 import type { Database } from "../../runtime/storage/schema.ts";
 import { createSqlStorage } from "../../runtime/storage/sql-store.ts";
-import { createTestDatabase, enrollment, OPEN_TIMEOUT, inCI, postgresAdminUrl, probePostgres, put } from "./storage.suite.ts";
+import { createTestDatabase, enrollment, OPEN_TIMEOUT, inCI, oauthCode, postgresAdminUrl, probePostgres, put, refreshFamily } from "./storage.suite.ts";
 
 interface EmptyDatabase {
   readonly db: Kysely<Database>;
@@ -142,6 +142,13 @@ describe.each([pglite, postgres])("migrations on $name", (backend) => {
         "index adenroll_enrollments_token_hash",
         "index adenroll_enrollments_enrollment_id",
         "index adenroll_audit_log_newest",
+        "table adenroll_oauth_codes",
+        "table adenroll_oauth_families",
+        "table adenroll_oauth_refresh_tokens",
+        "index adenroll_oauth_families_enrollment_ref",
+        "index adenroll_oauth_families_code_hash",
+        "index adenroll_oauth_families_access_token_hash",
+        "index adenroll_oauth_refresh_tokens_family_id",
       ]),
     );
     expect(await migrate(db)).toEqual({ applied: [] });
@@ -176,6 +183,10 @@ describe.each([pglite, postgres])("migrations on $name", (backend) => {
     expect(await after.audit.list()).toHaveLength(1);
     await after.sessions.issue("n", 10);
     expect(await after.sessions.consume("n", 5)).toBe(true);
+    await after.oauth.putCode(oauthCode("c-1"));
+    expect(await after.oauth.redeemCode("c-1", 1)).toMatchObject({ status: "redeemed", code: { codeHash: "c-1", redeemedAt: 1 } });
+    await after.oauth.createFamily(refreshFamily("f-1"), "r-1");
+    expect(await after.oauth.rotateRefreshToken("r-1", { refreshTokenHash: "r-2", accessTokenHash: "a-2", expiresAt: 2 }, 1)).toBe(true);
   });
 
   test.skipIf(!backend.available)("a database migrated by a newer adenroll is refused, untouched", async () => {

@@ -5,7 +5,7 @@
 // A backend hands the suite a TestStorage: the roles plus optional hooks — `reset` (empty every
 // table: the suite then shares one instance across tests; without it, each test opens its own),
 // `reopen` (close, open again over the same data: persistence), `corrupt` (change a stored row
-// behind the store's back).
+// behind the store's back; `corruptOAuth` the same for OAuth rows).
 import { setTimeout as delay } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
@@ -14,7 +14,19 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest"
 import { createActor } from "xstate";
 import { EnrollmentRecord, serverMachine, toRecord, type EnrollmentLocator, type EnrollmentStore } from "../../machines/index.ts";
 import type { OpenedStorage } from "../../runtime/storage/open-storage.ts";
-import { UntrustedRecordError, type AuditLog, type Enrollments, type MdmStore, type SignInSessionStore, type Storage, type UserRecord, type UserStore } from "../../runtime/storage/roles.ts";
+import {
+  UntrustedRecordError,
+  type AuditLog,
+  type AuthorizationCodeRecord,
+  type Enrollments,
+  type MdmStore,
+  type OAuthStore,
+  type RefreshFamilyRecord,
+  type SignInSessionStore,
+  type Storage,
+  type UserRecord,
+  type UserStore,
+} from "../../runtime/storage/roles.ts";
 import { buildPlist } from "../../spec/index.ts";
 
 export type TestStorage<S> = S & {
@@ -22,6 +34,8 @@ export type TestStorage<S> = S & {
   reset?(): Promise<void>;
   reopen?(): Promise<TestStorage<S>>;
   corrupt?(id: string, how: "context" | "keys"): Promise<void>;
+  /** Empties a stored OAuth code's (by code hash) or family's (by id) client_id: a row that fails its record. */
+  corruptOAuth?(table: "code" | "family", key: string): Promise<void>;
 };
 export type Open<S> = () => Promise<TestStorage<S>>;
 
@@ -82,6 +96,7 @@ export function describeStorage(name: string, open: Open<Storage>): void {
     describe("audit log", () => auditCases(fixture));
     describe("persistence", () => persistenceCases(fixture));
     describe("built-in MDM: devices and command queues", () => mdmCases(fixture));
+    describe("OAuth 2: codes and refresh-token families", () => oauthCases(fixture));
   });
 }
 
@@ -740,9 +755,283 @@ export function mdmCases(fixture: Fixture<{ readonly mdm: MdmStore }>): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// OAuth 2: authorization codes and refresh-token families (runtime/storage/oauth-store.ts,
+// runtime/storage/memory-oauth-store.ts)
+
+export function oauthCode(codeHash: string, fields: Partial<AuthorizationCodeRecord> = {}): AuthorizationCodeRecord {
+  const t0 = Date.UTC(2026, 10, 22, 12);
+  return {
+    codeHash,
+    enrollmentRef: "e1",
+    clientId: "client-1",
+    redirectUri: "apple-remotemanagement-user-login://authentication-results",
+    scope: "openid profile",
+    codeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    userIdentifier: "alice@example.com",
+    sealedAccessToken: `sealed:${codeHash}`,
+    accessTokenHash: `access:${codeHash}`,
+    accessTokenExpiresAt: t0 + 3_600_000,
+    createdAt: t0,
+    expiresAt: t0 + 60_000,
+    redeemedAt: null,
+    ...fields,
+  };
+}
+
+export function refreshFamily(familyId: string, fields: Partial<RefreshFamilyRecord> = {}): RefreshFamilyRecord {
+  const t0 = Date.UTC(2026, 10, 22, 12);
+  return {
+    familyId,
+    enrollmentRef: "e1",
+    clientId: "client-1",
+    userIdentifier: "alice@example.com",
+    scope: "openid",
+    codeHash: `code:${familyId}`,
+    accessTokenHash: `access:${familyId}`,
+    createdAt: t0,
+    expiresAt: t0 + 30 * 86_400_000,
+    revokedAt: null,
+    ...fields,
+  };
+}
+
+/**
+ * The store's side of OAUTH-10 (a code once), OAUTH-12 (rotation, one winner) and OAUTH-15
+ * (revocation). The rule ids stay out of these titles: the rules are covered where the server
+ * enforces them, not by its storage.
+ */
+export function oauthCases(fixture: Fixture<{ readonly oauth: OAuthStore }>): void {
+  const oauth = (): OAuthStore => fixture.get().oauth;
+  const t0 = Date.UTC(2026, 10, 22, 12);
+  const next = (n: number, expiresAt = t0 + 60 * 86_400_000) => ({ refreshTokenHash: `refresh-${n}`, accessTokenHash: `access-${n}`, expiresAt });
+
+  test("a code round-trips field for field (with and without its optional fields)", async () => {
+    const full = oauthCode("c-full");
+    const bare = oauthCode("c-bare", { scope: null, codeChallenge: null, enrollmentRef: "e2", clientId: "client-2", redirectUri: "https://example.com/cb" });
+    await oauth().putCode(full);
+    await oauth().putCode(bare);
+    expect(await oauth().redeemCode("c-full", t0 + 1)).toEqual({ status: "redeemed", code: { ...full, redeemedAt: t0 + 1 } });
+    expect(await oauth().redeemCode("c-bare", t0 + 2)).toEqual({ status: "redeemed", code: { ...bare, redeemedAt: t0 + 2 } });
+  });
+
+  test("a code is redeemed once, replayed every later time (as stored), and an unknown one is null", async () => {
+    const code = oauthCode("c-1");
+    await oauth().putCode(code);
+    expect(await oauth().redeemCode("c-1", t0 + 10)).toEqual({ status: "redeemed", code: { ...code, redeemedAt: t0 + 10 } });
+    // The replay reports the first redemption's time, not its own.
+    expect(await oauth().redeemCode("c-1", t0 + 20)).toEqual({ status: "replayed", code: { ...code, redeemedAt: t0 + 10 } });
+    expect(await oauth().redeemCode("c-1", t0 + 30)).toMatchObject({ status: "replayed", code: { redeemedAt: t0 + 10 } });
+    expect(await oauth().redeemCode("c-unknown", t0)).toBeNull();
+  });
+
+  test("of concurrent redemptions of one code exactly one is redeemed; the others see its time", async () => {
+    await oauth().putCode(oauthCode("c-race"));
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => oauth().redeemCode("c-race", t0 + 100 + i)));
+    const redeemed = results.filter((r) => r?.status === "redeemed");
+    expect(redeemed).toHaveLength(1);
+    expect(results.filter((r) => r?.status === "replayed")).toHaveLength(7);
+    const winner = redeemed[0]?.code.redeemedAt;
+    expect(winner).toBeTypeOf("number");
+    expect(results.every((r) => r?.code.redeemedAt === winner)).toBe(true);
+  });
+
+  test("a code hash is stored once; a code that fails its schema or has a fractional time is refused", async () => {
+    await oauth().putCode(oauthCode("c-1"));
+    await expect(oauth().putCode(oauthCode("c-1", { clientId: "someone-else" }))).rejects.toThrow();
+    expect((await oauth().redeemCode("c-1", t0))?.code.clientId).toBe("client-1");
+    await expect(oauth().putCode(oauthCode("c-2", { clientId: "" }))).rejects.toThrow(/fails its schema/);
+    await expect(oauth().putCode(oauthCode("c-3", { expiresAt: t0 + 0.5 }))).rejects.toThrow(RangeError);
+    expect(await oauth().redeemCode("c-2", t0)).toBeNull();
+    expect(await oauth().redeemCode("c-3", t0)).toBeNull();
+  });
+
+  test("a family round-trips field for field and is found by its refresh token and by its access token", async () => {
+    const family = refreshFamily("f-1");
+    const bare = refreshFamily("f-2", { scope: null, codeHash: null, accessTokenHash: "access-other" });
+    await oauth().createFamily(family, "refresh-1");
+    await oauth().createFamily(bare, "refresh-2");
+    expect(await oauth().findRefreshToken("refresh-1")).toEqual({ family, used: false });
+    expect(await oauth().findRefreshToken("refresh-2")).toEqual({ family: bare, used: false });
+    expect(await oauth().findFamilyByAccessToken("access:f-1")).toEqual(family);
+    expect(await oauth().findRefreshToken("refresh-unknown")).toBeNull();
+    expect(await oauth().findFamilyByAccessToken("access-unknown")).toBeNull();
+  });
+
+  test("a family id, a refresh token hash and a code's family are each stored once; a failed create writes nothing", async () => {
+    await oauth().createFamily(refreshFamily("f-1"), "refresh-1");
+    await expect(oauth().createFamily(refreshFamily("f-1", { codeHash: null }), "refresh-2")).rejects.toThrow();
+    await expect(oauth().createFamily(refreshFamily("f-2", { codeHash: null }), "refresh-1")).rejects.toThrow();
+    await expect(oauth().createFamily(refreshFamily("f-3", { codeHash: "code:f-1" }), "refresh-3")).rejects.toThrow();
+    await expect(oauth().createFamily(refreshFamily("f-4", { userIdentifier: "" }), "refresh-4")).rejects.toThrow(/fails its schema/);
+    expect(await oauth().findRefreshToken("refresh-2")).toBeNull();
+    expect(await oauth().findRefreshToken("refresh-3")).toBeNull();
+    expect(await oauth().findRefreshToken("refresh-4")).toBeNull();
+    expect(await oauth().findFamilyByAccessToken("access:f-2")).toBeNull();
+    expect(await oauth().findRefreshToken("refresh-1")).toEqual({ family: refreshFamily("f-1"), used: false });
+    // The family f-2 was rolled back with its refresh token: its id is free.
+    await oauth().createFamily(refreshFamily("f-2", { codeHash: null }), "refresh-5");
+    expect((await oauth().findRefreshToken("refresh-5"))?.family.familyId).toBe("f-2");
+  });
+
+  test("rotation marks the old token used, adds the new one, and moves the family's access token and expiry", async () => {
+    const family = refreshFamily("f-1");
+    await oauth().createFamily(family, "refresh-0");
+    expect(await oauth().rotateRefreshToken("refresh-0", next(1, t0 + 1_000_000), t0 + 5)).toBe(true);
+    const rotated = { ...family, accessTokenHash: "access-1", expiresAt: t0 + 1_000_000 };
+    expect(await oauth().findRefreshToken("refresh-0")).toEqual({ family: rotated, used: true });
+    expect(await oauth().findRefreshToken("refresh-1")).toEqual({ family: rotated, used: false });
+    // Found by the new access token, no longer by the old one.
+    expect(await oauth().findFamilyByAccessToken("access-1")).toEqual(rotated);
+    expect(await oauth().findFamilyByAccessToken("access:f-1")).toBeNull();
+    expect(await oauth().rotateRefreshToken("refresh-1", next(2), t0 + 6)).toBe(true);
+    expect(await oauth().findRefreshToken("refresh-2")).toMatchObject({ used: false, family: { accessTokenHash: "access-2" } });
+    expect(await oauth().findRefreshToken("refresh-1")).toMatchObject({ used: true });
+  });
+
+  test("rotating a used or unknown token is refused and changes nothing", async () => {
+    await oauth().createFamily(refreshFamily("f-1"), "refresh-0");
+    expect(await oauth().rotateRefreshToken("refresh-0", next(1), t0 + 5)).toBe(true);
+    const before = await oauth().findRefreshToken("refresh-1");
+    expect(await oauth().rotateRefreshToken("refresh-0", next(9), t0 + 6)).toBe(false);
+    expect(await oauth().rotateRefreshToken("refresh-unknown", next(8), t0 + 6)).toBe(false);
+    expect(await oauth().findRefreshToken("refresh-9")).toBeNull();
+    expect(await oauth().findRefreshToken("refresh-8")).toBeNull();
+    expect(await oauth().findFamilyByAccessToken("access-9")).toBeNull();
+    expect(await oauth().findRefreshToken("refresh-1")).toEqual(before);
+    expect(before).toMatchObject({ used: false, family: { accessTokenHash: "access-1" } });
+  });
+
+  test("of concurrent rotations of one token exactly one wins, and only its tokens are kept", async () => {
+    await oauth().createFamily(refreshFamily("f-1"), "refresh-0");
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => oauth().rotateRefreshToken("refresh-0", next(i + 1), t0 + i)));
+    expect(results.filter((won) => won)).toHaveLength(1);
+    const winner = results.indexOf(true) + 1;
+    for (let n = 1; n <= 8; n++) {
+      expect(await oauth().findRefreshToken(`refresh-${n}`), `refresh-${n}`).toEqual(n === winner ? { family: expect.objectContaining({ accessTokenHash: `access-${n}` }), used: false } : null);
+    }
+    expect(await oauth().findRefreshToken("refresh-0")).toMatchObject({ used: true, family: { accessTokenHash: `access-${winner}` } });
+  });
+
+  test("rotation in a revoked family is refused and changes nothing", async () => {
+    await oauth().createFamily(refreshFamily("f-1"), "refresh-0");
+    expect(await oauth().revokeFamily("f-1", t0 + 1)).toBe(true);
+    expect(await oauth().rotateRefreshToken("refresh-0", next(1), t0 + 2)).toBe(false);
+    expect(await oauth().findRefreshToken("refresh-0")).toEqual({ family: refreshFamily("f-1", { revokedAt: t0 + 1 }), used: false });
+    expect(await oauth().findRefreshToken("refresh-1")).toBeNull();
+  });
+
+  test("revoking a family: true once, false again and for an unknown family; it keeps its first time", async () => {
+    await oauth().createFamily(refreshFamily("f-1"), "refresh-1");
+    await oauth().createFamily(refreshFamily("f-2"), "refresh-2");
+    expect(await oauth().revokeFamily("f-1", t0 + 1)).toBe(true);
+    expect(await oauth().revokeFamily("f-1", t0 + 2)).toBe(false);
+    expect(await oauth().revokeFamily("f-unknown", t0 + 2)).toBe(false);
+    expect(await oauth().findRefreshToken("refresh-1")).toMatchObject({ family: { revokedAt: t0 + 1 } });
+    expect(await oauth().findRefreshToken("refresh-2")).toMatchObject({ family: { revokedAt: null } });
+  });
+
+  test("a replayed code revokes the family issued from it, and only that one", async () => {
+    await oauth().createFamily(refreshFamily("f-1", { codeHash: "c-1" }), "refresh-1");
+    await oauth().createFamily(refreshFamily("f-2", { codeHash: "c-2" }), "refresh-2");
+    await oauth().createFamily(refreshFamily("f-3", { codeHash: null }), "refresh-3");
+    expect(await oauth().revokeFamilyOfCode("c-1", t0 + 1)).toEqual(refreshFamily("f-1", { codeHash: "c-1", revokedAt: t0 + 1 }));
+    // Again: the same family, revoked at the first time.
+    expect(await oauth().revokeFamilyOfCode("c-1", t0 + 2)).toEqual(refreshFamily("f-1", { codeHash: "c-1", revokedAt: t0 + 1 }));
+    expect(await oauth().revokeFamilyOfCode("c-unknown", t0 + 2)).toBeNull();
+    expect(await oauth().findRefreshToken("refresh-2")).toMatchObject({ family: { revokedAt: null } });
+    expect(await oauth().findRefreshToken("refresh-3")).toMatchObject({ family: { revokedAt: null } });
+    expect(await oauth().rotateRefreshToken("refresh-1", next(4), t0 + 3)).toBe(false);
+  });
+
+  test("revoking an enrollment's families counts only its own families not revoked already", async () => {
+    await oauth().createFamily(refreshFamily("f-1"), "refresh-1");
+    await oauth().createFamily(refreshFamily("f-2"), "refresh-2");
+    await oauth().createFamily(refreshFamily("f-3"), "refresh-3");
+    await oauth().createFamily(refreshFamily("f-other", { enrollmentRef: "e2" }), "refresh-4");
+    expect(await oauth().revokeFamily("f-3", t0 + 1)).toBe(true);
+    expect(await oauth().revokeEnrollmentFamilies("e1", t0 + 2)).toBe(2);
+    expect(await oauth().revokeEnrollmentFamilies("e1", t0 + 3)).toBe(0);
+    expect(await oauth().revokeEnrollmentFamilies("e-unknown", t0 + 3)).toBe(0);
+    expect((await oauth().findRefreshToken("refresh-1"))?.family.revokedAt).toBe(t0 + 2);
+    expect((await oauth().findRefreshToken("refresh-2"))?.family.revokedAt).toBe(t0 + 2);
+    expect((await oauth().findRefreshToken("refresh-3"))?.family.revokedAt).toBe(t0 + 1);
+    expect((await oauth().findRefreshToken("refresh-4"))?.family.revokedAt).toBeNull();
+  });
+
+  test("prune drops codes expired and families expired or revoked before the cutoff, with their refresh tokens", async () => {
+    const cutoff = t0 + 1_000;
+    await oauth().putCode(oauthCode("c-expired", { expiresAt: cutoff - 1 }));
+    await oauth().putCode(oauthCode("c-at-cutoff", { expiresAt: cutoff }));
+    await oauth().putCode(oauthCode("c-live", { expiresAt: cutoff + 1 }));
+    await oauth().createFamily(refreshFamily("f-expired", { expiresAt: cutoff - 1 }), "refresh-expired");
+    await oauth().createFamily(refreshFamily("f-revoked"), "refresh-revoked");
+    await oauth().revokeFamily("f-revoked", cutoff - 1);
+    await oauth().createFamily(refreshFamily("f-revoked-later"), "refresh-revoked-later");
+    await oauth().revokeFamily("f-revoked-later", cutoff);
+    await oauth().createFamily(refreshFamily("f-live", { expiresAt: cutoff + 1 }), "refresh-live-0");
+    expect(await oauth().rotateRefreshToken("refresh-live-0", { refreshTokenHash: "refresh-live-1", accessTokenHash: "access-live-1", expiresAt: cutoff + 1 }, t0)).toBe(true);
+
+    await oauth().prune(cutoff);
+    expect(await oauth().redeemCode("c-expired", cutoff)).toBeNull();
+    expect(await oauth().redeemCode("c-at-cutoff", cutoff)).toMatchObject({ status: "redeemed" });
+    expect(await oauth().redeemCode("c-live", cutoff)).toMatchObject({ status: "redeemed" });
+    expect(await oauth().findRefreshToken("refresh-expired")).toBeNull();
+    expect(await oauth().findRefreshToken("refresh-revoked")).toBeNull();
+    expect(await oauth().findFamilyByAccessToken("access:f-expired")).toBeNull();
+    expect(await oauth().findRefreshToken("refresh-revoked-later")).toMatchObject({ family: { familyId: "f-revoked-later" } });
+    // A live family keeps its used tokens too (a replay of one still finds its family).
+    expect(await oauth().findRefreshToken("refresh-live-0")).toMatchObject({ used: true, family: { familyId: "f-live" } });
+    expect(await oauth().findRefreshToken("refresh-live-1")).toMatchObject({ used: false, family: { familyId: "f-live" } });
+    // The pruned families' refresh tokens are really gone: their hashes and ids are free again.
+    await oauth().createFamily(refreshFamily("f-expired", { codeHash: null }), "refresh-expired");
+    await oauth().createFamily(refreshFamily("f-new", { codeHash: null }), "refresh-revoked");
+    expect((await oauth().findRefreshToken("refresh-revoked"))?.family.familyId).toBe("f-new");
+  });
+
+  test("a stored row that fails its record is reported, never used", async (ctx) => {
+    const storage = fixture.get();
+    if (storage.corruptOAuth === undefined) return ctx.skip("this backend keeps records, not rows");
+    await oauth().putCode(oauthCode("c-1"));
+    await oauth().createFamily(refreshFamily("f-1"), "refresh-1");
+    await storage.corruptOAuth("code", "c-1");
+    await storage.corruptOAuth("family", "f-1");
+    await expect(oauth().redeemCode("c-1", t0)).rejects.toThrow(UntrustedRecordError);
+    await expect(oauth().findRefreshToken("refresh-1")).rejects.toThrow(UntrustedRecordError);
+    await expect(oauth().findFamilyByAccessToken("access:f-1")).rejects.toThrow(UntrustedRecordError);
+    await expect(oauth().revokeFamilyOfCode("code:f-1", t0)).rejects.toThrow(UntrustedRecordError);
+  });
+
+  test("codes and families survive closing and reopening", { timeout: OPEN_TIMEOUT }, async (ctx) => {
+    const storage = fixture.get();
+    if (storage.reopen === undefined) return ctx.skip("this backend keeps nothing");
+    await storage.oauth.putCode(oauthCode("c-1"));
+    await storage.oauth.redeemCode("c-1", t0 + 1);
+    await storage.oauth.createFamily(refreshFamily("f-1"), "refresh-0");
+    await storage.oauth.rotateRefreshToken("refresh-0", next(1), t0 + 2);
+    const again = await fixture.reopen();
+    if (again === undefined) throw new Error("reopen is supported but returned nothing");
+    expect(await again.oauth.redeemCode("c-1", t0 + 3)).toEqual({ status: "replayed", code: oauthCode("c-1", { redeemedAt: t0 + 1 }) });
+    expect(await again.oauth.findRefreshToken("refresh-0")).toMatchObject({ used: true });
+    expect(await again.oauth.findRefreshToken("refresh-1")).toMatchObject({ used: false, family: { accessTokenHash: "access-1" } });
+    expect(await again.oauth.rotateRefreshToken("refresh-0", next(2), t0 + 4)).toBe(false);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Harnesses for the SQL backends
 
-const TABLES = ["adenroll_enrollments", "adenroll_users", "adenroll_sign_in_failures", "adenroll_csrf_nonces", "adenroll_audit_log", "adenroll_mdm_devices", "adenroll_mdm_commands"];
+const TABLES = [
+  "adenroll_enrollments",
+  "adenroll_users",
+  "adenroll_sign_in_failures",
+  "adenroll_csrf_nonces",
+  "adenroll_audit_log",
+  "adenroll_mdm_devices",
+  "adenroll_mdm_commands",
+  "adenroll_oauth_codes",
+  "adenroll_oauth_families",
+  "adenroll_oauth_refresh_tokens",
+];
 
 /** Adds reset, corrupt and (when `openAgain` is given) reopen to an opened SQL storage. */
 export function sqlTestStorage(storage: OpenedStorage, openAgain?: () => Promise<OpenedStorage>): TestStorage<Storage> {
@@ -759,6 +1048,10 @@ export function sqlTestStorage(storage: OpenedStorage, openAgain?: () => Promise
       } else {
         await sql`update adenroll_enrollments set token_hash = 'forged' where id = ${id}`.execute(storage.db);
       }
+    },
+    async corruptOAuth(table, key) {
+      if (table === "code") await sql`update adenroll_oauth_codes set client_id = '' where code_hash = ${key}`.execute(storage.db);
+      else await sql`update adenroll_oauth_families set client_id = '' where family_id = ${key}`.execute(storage.db);
     },
     ...(openAgain === undefined
       ? {}
