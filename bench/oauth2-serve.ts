@@ -81,7 +81,7 @@ async function signInForm(body: Uint8Array, challenge: string): Promise<Record<s
 async function adenrollCode(form: Readonly<Record<string, string>>): Promise<string> {
   const answer = await app.request(`${base}/oauth2/authorize`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(form).toString() });
   const code = new URL(answer.headers.get("location") ?? "x:").searchParams.get("code");
-  if (answer.status !== 308 || code === null) throw new Error(`oauth2 bench server: the sign-in answered ${answer.status} ${answer.headers.get("location")}`);
+  if (answer.status !== 303 || code === null) throw new Error(`oauth2 bench server: the sign-in answered ${answer.status} ${answer.headers.get("location")}`);
   return code;
 }
 

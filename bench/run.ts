@@ -25,7 +25,7 @@
 //   npm run bench -- --only checkin (one or more of server, checkin, signature, oauth2; default all four)
 //        [--checkin-sizes 100,100000 --checkin-measured 100] [--checkin-extra: also the largest store
 //        without the enrollment cache, and with all its enrollments checking in in turn]
-//        [--cpu-prof DIR: then profile each server, one file each]
+//        [--cpu-prof DIR: then profile each server, and each bare twin once, one file each]
 import { fork, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";

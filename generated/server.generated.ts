@@ -160,7 +160,9 @@ export async function authorizeMdmRequest(host: ServerHost, request: Request, op
   const read = await readMdmRequest(request, operation);
   if ("allowed" in read) return read;
   const { channel, body, message, table } = read;
-  const authorization = await authorizationFact(host, request.headers.get("authorization") ?? undefined);
+  // authorizationFact inlined: one async step fewer on every MDM request.
+  const presented = parseAuthorization(request.headers.get("authorization") ?? undefined);
+  const authorization: AuthorizationFact = presented.kind === "bearer" ? { kind: "bearer", tokenHash: await host.hashToken(presented.token) } : presented;
   const header = request.headers.get(mdmSignatureHeader);
   const signature: SignatureFact = host.verifyMdmSignature === undefined ? { kind: "absent" } : await host.verifyMdmSignature(body, header);
   const enrollmentId = checkInEnrollmentId({ message });
@@ -494,13 +496,14 @@ export function runEnrollmentEvent(host: ServerHost, locator: EnrollmentLocator,
  * Runs the server machine for one event on the enrollment the locators find (or a new one when
  * `create` is given), waits until its named actors have settled, and stores the result.
  */
-async function runEnrollment(
+function runEnrollment(
   host: ServerHost,
   locators: readonly EnrollmentLocator[],
   event: ServerEvent,
   create: (() => ServerInput) | undefined,
   options: TransactOptions = {},
 ): Promise<ServerContext | null> {
+  // Not async itself: the store's promise is the answer (one step fewer on every MDM request).
   const logic = logicFor(host.actors);
   return host.store.transact(locators, async (found) => {
     let actor;

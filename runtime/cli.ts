@@ -7,6 +7,7 @@
 import process from "node:process";
 import { runAbmCommand } from "./abm-command.ts";
 import { runAdminCommand, type AdminCommandContext } from "./admin-command.ts";
+import { runCheckCommand } from "./check/command.ts";
 import { runCommandsCommand } from "./commands-command.ts";
 import { runDeviceCommand } from "./device-command.ts";
 import { hashPasswordScrypt } from "./directory.ts";
@@ -19,6 +20,7 @@ export const usage = `Usage: adenroll <command> [options]
 Commands:
   serve          start the enrollment server (a demo when no --config is given)
   device         enroll a simulated device against a server, over HTTP
+  check          probe a server (ours or any other) against every documented rule of the protocol
   hash-password  read a password from standard input, print its scrypt hash for the config
 
 Administration (of a running server with --server URL, or of its storage with --database / --data):
@@ -57,6 +59,8 @@ export async function main(argv: readonly string[], io: Io = consoleIo, context:
       return runServe(rest, await platformListen(), io);
     case "device":
       return runDeviceCommand(rest, io);
+    case "check":
+      return runCheckCommand(rest, io);
     case "hash-password": {
       if (rest.includes("--help") || rest.includes("-h")) {
         io.out("Usage: echo 'the password' | adenroll hash-password\nPrints scrypt$N$r$p$salt$hash for a user's passwordHash in the config.");

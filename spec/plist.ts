@@ -146,9 +146,6 @@ function isXmlCodePoint(v: number): boolean {
 // Outside XML 1.0's Char (a lone surrogate is): refused wherever it stands. One class per
 // character, so one native linear scan.
 const notXmlCharacter = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
-// Printable ASCII and XML's whitespace, all allowed: a text with nothing else (what devices send)
-// needs no look for a lone surrogate, which a simpler, non-Unicode scan rules out several times faster.
-const notPlainAscii = /[^\t\n\r\x20-\x7E]/;
 
 // In text: what needs resolving (&), normalizing (CR) or checking (">" of "]]>").
 const textToLookAt = /[&>\r]/;
@@ -177,7 +174,7 @@ class PlistReader {
   }
 
   document(): PlistValue {
-    const forbidden = notPlainAscii.test(this.s) ? notXmlCharacter.exec(this.s) : null;
+    const forbidden = notXmlCharacter.exec(this.s);
     if (forbidden !== null) this.fail(forbidden.index, "a character XML 1.0 does not allow");
     const flat = this.flatAppleDict();
     if (flat !== undefined) return flat;

@@ -130,6 +130,30 @@ describe("adenroll serve (the demo) and adenroll device", () => {
     expect(result.stdout).not.toMatch(/access-token=/);
   }, 60_000);
 
+  it("CHALLENGE-6 OAUTH-6 device enrolls demo@oauth.example.com through the demo's OAuth 2 organization, never printing the code or a token", async () => {
+    const result = await run(["device", "--user", "demo@oauth.example.com", "--password-stdin", "--discovery-url", origin, "--data", dataDir], `${password}\n`);
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+    const steps = [
+      `POST ${origin}/enroll/mdm-byod/example-oauth → 401 (Bearer method="apple-oauth2", authorization-url="${origin}/oauth2/authorize?enrollment=`,
+      `token-url="${origin}/oauth2/token", redirect-url="apple-remotemanagement-user-login:/oauth2/redirection", client-id="adenroll", scope="MDM")`,
+      "→ web sign-in",
+      `GET ${origin}/oauth2/authorize?enrollment=`,
+      `POST ${origin}/oauth2/authorize → 308 (callback apple-remotemanagement-user-login:/oauth2/redirection with an authorization code, hidden)`,
+      `POST ${origin}/oauth2/token → 200 (application/json)`,
+      "→ second enroll request",
+      `POST ${origin}/enroll/mdm-byod/example-oauth → 200 (application/x-apple-aspen-config)`,
+      "✓ enrolled: BYOD profile for demo@oauth.example.com (mdm-byod)",
+    ];
+    let from = 0;
+    for (const step of steps) {
+      const at = result.stdout.indexOf(step, from);
+      expect(at, `${step}\n---\n${result.stdout}`).toBeGreaterThanOrEqual(0);
+      from = at;
+    }
+    expect(result.stdout).not.toContain(password);
+    expect(result.stdout).not.toMatch(/code=|access_token|refresh_token/);
+  }, 60_000);
+
   it("device with a wrong password exits non-zero naming the rule", async () => {
     const result = await run(["device", "--user", "demo@example.com", "--password", "not the password", "--discovery-url", origin, "--data", dataDir]);
     expect(result.code).toBe(1);
