@@ -8,6 +8,7 @@
 // issues a new X-ADM-Auth-Session in its response to other service calls": it replaces the old one.
 // The token's secrets never appear in an error, a log line or the CLI's output.
 import { readFile } from "node:fs/promises";
+import { readCapped } from "./capped-body.ts";
 import forge from "node-forge";
 import {
   abmDefaultBaseUrl,
@@ -129,7 +130,7 @@ export function abmClient(options: AbmClientOptions): AbmClient {
     }
     let body: string;
     try {
-      body = await readCapped(response, maxAnswerBytes);
+      body = await readCappedText(response, maxAnswerBytes);
     } catch (error) {
       throw new AbmError("abm.unavailable", `${request.method} ${new URL(request.url).pathname} → ${response.status}: ${messageOf(error)}`, { status: response.status });
     }
@@ -414,26 +415,9 @@ function parseJson(text: string): unknown {
 }
 
 /** The body as text, refusing more than `limit` bytes. */
-async function readCapped(response: Response, limit: number): Promise<string> {
-  if (response.body === null) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new Error(`the answer is larger than ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return new TextDecoder().decode(all);
+async function readCappedText(response: Response, limit: number): Promise<string> {
+  const read = await readCapped(response.body, limit);
+  if (!read.ok && read.reason === "too-large") throw new Error(`the answer is larger than ${limit} bytes`);
+  if (!read.ok) throw new Error("the answer broke off before its end");
+  return read.bytes === null ? "" : new TextDecoder().decode(read.bytes);
 }

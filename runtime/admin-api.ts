@@ -14,6 +14,7 @@
 //   POST   /tokens/revoke               { user } | { enrollment } → { revoked, skipped } (TOKEN_INVALIDATED: 401)
 //   GET    /audit?limit=                → { entries }
 import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { readCapped } from "./capped-body.ts";
 import { z } from "zod";
 import { serverErrors, type ServerErrorCode } from "../spec/index.ts";
 import { AdminError, type AdminService } from "./admin.ts";
@@ -145,34 +146,9 @@ export function mediaTypeOf(request: Request): string {
  * it streams), null when it has none; otherwise the problem to answer (413, or 400 when it broke off).
  */
 export async function readBodyBytes(request: Request, limit: number): Promise<Uint8Array | null | Response> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > limit) return problem("request.too-large", `at most ${limit} bytes`);
-  if (request.body === null) return null;
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    let next: ReadableStreamReadResult<Uint8Array>;
-    try {
-      next = await reader.read();
-    } catch {
-      return problem("admin.invalid", "the request body broke off before its end");
-    }
-    if (next.done) break;
-    size += next.value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      return problem("request.too-large", `at most ${limit} bytes`);
-    }
-    chunks.push(next.value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  const read = await readCapped(request.body, limit, request.headers.get("content-length"));
+  if (read.ok) return read.bytes;
+  return read.reason === "too-large" ? problem("request.too-large", `at most ${limit} bytes`) : problem("admin.invalid", "the request body broke off before its end");
 }
 
 /** UTF-8 JSON bytes decoded, or the problem to answer. */

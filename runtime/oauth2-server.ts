@@ -28,6 +28,7 @@ import type { ServerContext, ServerEvent } from "../machines/index.ts";
 import { runEnrollmentEvent, type OAuth2Endpoints, type ServerHost } from "../generated/server.generated.ts";
 import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
 import { base64url, newToken, type RandomBytes } from "./crypto.ts";
+import { readCapped } from "./capped-body.ts";
 import type { AuthorizationCodeRecord, OAuthStore, RefreshFamilyRecord } from "./storage/roles.ts";
 
 export interface OAuth2ServerOptions {
@@ -79,33 +80,9 @@ type FormRead = { readonly ok: true; readonly pairs: [string, string][] } | { re
 async function readForm(request: Request): Promise<FormRead> {
   const type = (request.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase();
   if (type !== "application/x-www-form-urlencoded") return { ok: false, code: "request.invalid", detail: "expected content-type application/x-www-form-urlencoded" };
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > formMaxBytes) return { ok: false, code: "request.too-large", detail: `at most ${formMaxBytes} bytes` };
-  if (request.body === null) return { ok: true, pairs: [] };
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    let next: ReadableStreamReadResult<Uint8Array>;
-    try {
-      next = await reader.read();
-    } catch {
-      return { ok: false, code: "request.invalid", detail: "the body broke off before its end" };
-    }
-    if (next.done) break;
-    size += next.value.byteLength;
-    if (size > formMaxBytes) {
-      await reader.cancel().catch(() => undefined);
-      return { ok: false, code: "request.too-large", detail: `at most ${formMaxBytes} bytes` };
-    }
-    chunks.push(next.value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const read = await readCapped(request.body, formMaxBytes, request.headers.get("content-length"));
+  if (!read.ok) return read.reason === "too-large" ? { ok: false, code: "request.too-large", detail: `at most ${formMaxBytes} bytes` } : { ok: false, code: "request.invalid", detail: "the body broke off before its end" };
+  const bytes = read.bytes ?? new Uint8Array();
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
