@@ -36,3 +36,21 @@ export async function readCapped(body: ReadableStream<Uint8Array> | null, limit:
   }
   return { ok: true, bytes };
 }
+
+/**
+ * A request's body, at most `limit` bytes. With a declared Content-Length within the limit it is read
+ * whole (arrayBuffer: the Node adapter's direct path, no web stream); otherwise as it streams.
+ */
+export async function readCappedRequest(request: Request, limit: number): Promise<CappedBody> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && /^[0-9]+$/.test(declared) && Number(declared) <= limit) {
+    if (Number(declared) === 0) return { ok: true, bytes: null };
+    try {
+      const bytes = new Uint8Array(await request.arrayBuffer());
+      return bytes.byteLength > limit ? { ok: false, reason: "too-large" } : { ok: true, bytes };
+    } catch {
+      return { ok: false, reason: "broken" };
+    }
+  }
+  return readCapped(request.body, limit, declared);
+}

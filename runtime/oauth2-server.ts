@@ -28,7 +28,7 @@ import type { ServerContext, ServerEvent } from "../machines/index.ts";
 import { runEnrollmentEvent, type OAuth2Endpoints, type ServerHost } from "../generated/server.generated.ts";
 import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
 import { base64url, newToken, type RandomBytes } from "./crypto.ts";
-import { readCapped } from "./capped-body.ts";
+import { readCappedRequest } from "./capped-body.ts";
 import type { AuthorizationCodeRecord, OAuthStore, RefreshFamilyRecord } from "./storage/roles.ts";
 
 export interface OAuth2ServerOptions {
@@ -80,7 +80,7 @@ type FormRead = { readonly ok: true; readonly pairs: [string, string][] } | { re
 async function readForm(request: Request): Promise<FormRead> {
   const type = (request.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase();
   if (type !== "application/x-www-form-urlencoded") return { ok: false, code: "request.invalid", detail: "expected content-type application/x-www-form-urlencoded" };
-  const read = await readCapped(request.body, formMaxBytes, request.headers.get("content-length"));
+  const read = await readCappedRequest(request, formMaxBytes);
   if (!read.ok) return read.reason === "too-large" ? { ok: false, code: "request.too-large", detail: `at most ${formMaxBytes} bytes` } : { ok: false, code: "request.invalid", detail: "the body broke off before its end" };
   const bytes = read.bytes ?? new Uint8Array();
   let text: string;

@@ -16,6 +16,8 @@ export class MemoryOAuthStore implements OAuthStore {
   readonly #codes = new Map<string, AuthorizationCodeRecord>();
   readonly #families = new Map<string, RefreshFamilyRecord>();
   readonly #tokens = new Map<string, RefreshToken>();
+  /** Code hash → the family issued from it (one at most). */
+  readonly #familyByCode = new Map<string, string>();
 
   async putCode(code: AuthorizationCodeRecord): Promise<void> {
     const checked = checkedCode(code);
@@ -40,6 +42,7 @@ export class MemoryOAuthStore implements OAuthStore {
     if (checked.codeHash !== null && this.#familyOfCode(checked.codeHash) !== undefined) throw new Error("a family was issued from this code already");
     if (this.#tokens.has(refreshTokenHash)) throw new Error("a refresh token with this hash is stored already");
     this.#families.set(checked.familyId, { ...checked });
+    if (checked.codeHash !== null) this.#familyByCode.set(checked.codeHash, checked.familyId);
     this.#tokens.set(refreshTokenHash, { familyId: checked.familyId, createdAt: checked.createdAt, usedAt: null });
   }
 
@@ -107,14 +110,17 @@ export class MemoryOAuthStore implements OAuthStore {
     checkTime("before", before);
     for (const [hash, code] of this.#codes) if (code.expiresAt < before) this.#codes.delete(hash);
     for (const [id, family] of this.#families) {
-      if (family.expiresAt < before || (family.revokedAt !== null && family.revokedAt < before)) this.#families.delete(id);
+      if (family.expiresAt < before || (family.revokedAt !== null && family.revokedAt < before)) {
+        this.#families.delete(id);
+        if (family.codeHash !== null) this.#familyByCode.delete(family.codeHash);
+      }
     }
     for (const [hash, token] of this.#tokens) if (!this.#families.has(token.familyId)) this.#tokens.delete(hash);
   }
 
   #familyOfCode(codeHash: string): RefreshFamilyRecord | undefined {
-    for (const family of this.#families.values()) if (family.codeHash === codeHash) return family;
-    return undefined;
+    const id = this.#familyByCode.get(codeHash);
+    return id === undefined ? undefined : this.#families.get(id);
   }
 }
 
