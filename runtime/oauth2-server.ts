@@ -59,6 +59,7 @@ export interface OAuth2AuditEvent {
 /** The endpoints, and the way back in for a sign-in an upstream identity provider verified. */
 export interface OAuth2Server extends OAuth2Endpoints {
   completeVerifiedSignIn(fields: Readonly<Record<string, string>>, identity: { readonly userIdentifier: string; readonly verifiedBy: string }): Promise<Response>;
+  failVerifiedSignIn(fields: Readonly<Record<string, string>>, error: "access_denied" | "temporarily_unavailable", description: string): Promise<Response>;
 }
 
 /** Forms are small: a sign-in, a token or a revocation request. */
@@ -433,8 +434,16 @@ export function createOAuth2Server(hostOf: () => ServerHost, options: OAuth2Serv
     return signIn(read.checked, { username: identity.userIdentifier, password: "", csrfValid: true, verifiedBy: identity.verifiedBy });
   }
 
+  /** OAUTH-9: an authorization whose upstream sign-in was refused or failed goes back to the client with an error and its state. */
+  async function failVerifiedSignIn(fields: Readonly<Record<string, string>>, error: "access_denied" | "temporarily_unavailable", description: string): Promise<Response> {
+    const read = checkRequest(Object.entries(fields));
+    if (!read.ok) return read.response;
+    return failFor(read.checked, error, description);
+  }
+
   return {
     completeVerifiedSignIn,
+    failVerifiedSignIn,
     authorize,
     authorizeSubmit,
     token,

@@ -536,6 +536,7 @@ export function createServerHost(options: ServerOptions): AdenrollServerHost {
   const finished: AdenrollServerHost = oauth2Server === undefined ? host : { ...host, oauth2: oauth2Server };
   const providers = [...(defaultProvider === undefined ? [] : [defaultProvider]), ...organizationProviders.values()];
   const completeOAuth = oauth2Server?.completeVerifiedSignIn;
+  const failOAuth = oauth2Server?.failVerifiedSignIn;
   upstreamSignIn =
     providers.length === 0
       ? undefined
@@ -546,6 +547,7 @@ export function createServerHost(options: ServerOptions): AdenrollServerHost {
           providerFor,
           hostOf: () => withUpstream,
           ...(completeOAuth === undefined ? {} : { completeOAuth }),
+          ...(failOAuth === undefined ? {} : { failOAuth }),
           verified: verifiedIdentities,
           random,
           now,

@@ -136,6 +136,8 @@ export interface UpstreamSignInOptions {
   hostOf(): ServerHost;
   /** The OAuth 2 server's way back in for an authorization request whose person was verified here. */
   readonly completeOAuth?: (fields: Readonly<Record<string, string>>, identity: { readonly userIdentifier: string; readonly verifiedBy: string }) => Promise<Response>;
+  /** Sends a refused or failed OAuth 2 authorization back to its client (OAUTH-9: access_denied, or temporarily_unavailable). */
+  readonly failOAuth?: (fields: Readonly<Record<string, string>>, error: "access_denied" | "temporarily_unavailable", description: string) => Promise<Response>;
   readonly verified: VerifiedIdentities;
   readonly random: RandomBytes;
   readonly now: () => number;
@@ -358,9 +360,19 @@ export function createUpstreamSignIn(options: UpstreamSignInOptions): UpstreamSi
     const state = query.success ? query.data.state : undefined;
     const utf8 = new TextEncoder();
     if (state === undefined || !constantTimeEqual(utf8.encode(state), utf8.encode(pending.state))) return errorPage("sign-in.upstream-invalid", "the state does not match this browser's pending sign-in", operation, true);
-    if (query.success && query.data.error !== undefined) return errorPage("sign-in.upstream-invalid", `the provider answered ${query.data.error}`, operation, true);
+    // From here the pending sign-in is this browser's own: an OAuth 2 authorization it belongs to
+    // hears of a refusal through its redirect URI (OAUTH-9), as the device expects, not a page.
+    const refuse = async (code: ServerErrorCode, detail: string, error: "access_denied" | "temporarily_unavailable" = "access_denied"): Promise<Response> => {
+      if (pending.authorization === undefined || options.failOAuth === undefined) return errorPage(code, detail, operation, true);
+      options.reportRejected?.(operation, { code, detail });
+      const response = await options.failOAuth(pending.authorization, error, serverErrors[code].title);
+      const headers = new Headers(response.headers);
+      headers.append("set-cookie", clearCookie);
+      return new Response(response.body, { status: response.status, headers });
+    };
+    if (query.success && query.data.error !== undefined) return refuse("sign-in.upstream-invalid", `the provider answered ${query.data.error}`);
     const provider = byKey.get(providerKey(pending));
-    if (provider === undefined || options.providerFor(pending.identifier) !== provider) return errorPage("sign-in.upstream-invalid", "the pending sign-in names a provider that no longer signs in this account", operation, true);
+    if (provider === undefined || options.providerFor(pending.identifier) !== provider) return refuse("sign-in.upstream-invalid", "the pending sign-in names a provider that no longer signs in this account");
 
     let identity: { readonly userIdentifier: string; readonly managedAppleId: string | null };
     try {
@@ -394,11 +406,11 @@ export function createUpstreamSignIn(options: UpstreamSignInOptions): UpstreamSi
       }
       identity = { userIdentifier, managedAppleId };
     } catch (error) {
-      if (error instanceof Refusal) return errorPage(error.code, error.detail, operation, true);
+      if (error instanceof Refusal) return refuse(error.code, error.detail);
       // A provider that cannot be reached is not the person's fault; anything else is a refused answer.
       const unreachable = error instanceof TypeError || (error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError"));
       if (unreachable) options.reportError?.(error);
-      return errorPage(unreachable ? "sign-in.upstream-unavailable" : "sign-in.upstream-invalid", describe(error), operation, true);
+      return unreachable ? refuse("sign-in.upstream-unavailable", describe(error), "temporarily_unavailable") : refuse("sign-in.upstream-invalid", describe(error));
     }
 
     const verifiedKey = VerifiedIdentities.key(pending.ref, identity.userIdentifier, provider.issuer);

@@ -359,7 +359,7 @@ describe("sign-in through an OpenID Connect provider (oidc-provider on loopback)
     session.stop();
   });
 
-  it("OAuth 2: a mismatched identity is refused there too, with no code", async () => {
+  it("OAUTH-9 OAuth 2: a mismatched identity is refused there too — back to the device's redirect URI as access_denied with its state, with no code", async () => {
     const oauth = new MemoryOAuthStore();
     const server = await upstreamServer({
       organizations: [{ name: "Example Corp", domains: { "example.com": "mdm-byod", "corp.example": "mdm-byod" }, authentication: "oauth2", identityProvider: settings() }],
@@ -369,7 +369,14 @@ describe("sign-in through an OpenID Connect provider (oidc-provider on loopback)
     expect(session.snapshot().context.accessToken).toBeNull();
     session.stop();
     const callback = server.exchanges.find((e) => e.url.startsWith(callbackUrl));
-    expect(callback?.status).toBe(403);
+    expect(callback?.status).toBe(308);
+    const location = new URL(callback?.location ?? "x:");
+    expect(`${location.protocol}${location.pathname}`).toBe(appleRedirectUri);
+    expect(location.searchParams.get("error")).toBe("access_denied");
+    expect(location.searchParams.get("state")).toMatch(/^[0-9A-F-]{36}$/);
+    expect(location.searchParams.has("code")).toBe(false);
+    // The device read the callback as the person's refusal (OAUTH-3) and gave up.
+    expect(session.snapshot().context.cancelReason).toBe("OAUTH-3");
     expect(server.exchanges.some((e) => e.location?.startsWith(appleRedirectUri) === true && e.location.includes("code="))).toBe(false);
   });
 });
