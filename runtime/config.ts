@@ -96,6 +96,11 @@ const fileRef = z.string().min(1, "expected a file path (relative to the config 
 
 const Authentication = z.enum(["simple", "oauth2"], { error: 'expected "simple" (web sign-in, apple-as-web) or "oauth2" (apple-oauth2)' });
 
+/** Whether anyone signs in with OAuth 2: by default, or in some organization. */
+function usesOAuth2(c: { readonly authentication: string; readonly organizations: readonly { readonly authentication?: string | undefined }[] }): boolean {
+  return c.authentication === "oauth2" || c.organizations.some((o) => o.authentication === "oauth2");
+}
+
 /** A registered OAuth 2 client (public: no secret). */
 const OAuthClientConfig = z.strictObject({
   id: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, "printable characters without spaces"),
@@ -388,7 +393,7 @@ export const ConfigFile = z
       }
     });
     // CHALLENGE-6: the apple-oauth2 challenge's endpoints are https.
-    if ((config.authentication === "oauth2" || config.organizations.some((o) => o.authentication === "oauth2")) && URL.parse(config.publicBaseUrl)?.protocol !== "https:" && !isLoopbackHttp(config.publicBaseUrl)) {
+    if (usesOAuth2(config) && URL.parse(config.publicBaseUrl)?.protocol !== "https:" && !isLoopbackHttp(config.publicBaseUrl)) {
       ctx.addIssue({ code: "custom", path: ["publicBaseUrl"], message: "OAuth 2 sign-in needs an https publicBaseUrl: the apple-oauth2 challenge's authorization-url and token-url are https (CHALLENGE-6; plain http only on loopback, for demos)" });
     }
     const firstClient = config.oauth2?.clients[0];
@@ -770,9 +775,8 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
 
   const topProvider = identityProviders.get("top");
   // OAuth 2 with its defaults whenever anyone signs in with it (the section may be left out).
-  const usesOAuth2 = c.authentication === "oauth2" || c.organizations.some((o) => o.authentication === "oauth2");
-  const oauth2 = c.oauth2 ?? (usesOAuth2 ? OAuth2Config.parse({}) : undefined);
-  if (usesOAuth2 && isLoopbackHttp(c.publicBaseUrl)) warnings.push("OAuth 2 over plain http on loopback: for demos and tests only; devices need https endpoints (CHALLENGE-6)");
+  const oauth2 = c.oauth2 ?? (usesOAuth2(c) ? OAuth2Config.parse({}) : undefined);
+  if (usesOAuth2(c) && isLoopbackHttp(c.publicBaseUrl)) warnings.push("OAuth 2 over plain http on loopback: for demos and tests only; devices need https endpoints (CHALLENGE-6)");
   const p = c.profile;
   return {
     source,

@@ -39,7 +39,7 @@ import {
 } from "../spec/index.ts";
 import { newUuid, secureRandomBytes, type RandomBytes } from "./crypto.ts";
 import { defaultDataDir, readTestDeviceCaFile, testDeviceCaFileName } from "./data-folder.ts";
-import { startDevice, type DeviceSession, type DeviceSnapshot, type MdmTransport, type Person } from "./device.ts";
+import { simulatedProducts, startDevice, type DeviceSession, type DeviceSnapshot, type MdmTransport, type Person } from "./device.ts";
 import { identityFromPkcs12, signMdmMessage, type Pkcs12Identity } from "./mdm-signature.ts";
 import { signInPerson, type Credentials } from "./person.ts";
 import { consoleIo, type Io } from "./serve.ts";
@@ -69,14 +69,6 @@ Options:
   --max-polls N        check out and exit after N polls; with --stay
   -h, --help           this help`;
 
-const products: Readonly<Record<ModelFamily, { readonly product: string; readonly version: string; readonly osVersion: string }>> = {
-  iPhone: { product: "iPhone17,2", version: "22C152", osVersion: "18.2" },
-  iPad: { product: "iPad16,3", version: "22C152", osVersion: "18.2" },
-  Mac: { product: "Mac15,3", version: "24C101", osVersion: "15.2" },
-  RealityDevice: { product: "RealityDevice14,1", version: "22N842", osVersion: "2.2" },
-  AppleTV: { product: "AppleTV14,1", version: "22K154", osVersion: "18.2" },
-  Watch: { product: "Watch7,1", version: "22S560", osVersion: "11.2" },
-};
 
 /** What each state of the device machine means, as the person following along reads it. */
 const stepText: Readonly<Record<string, string>> = {
@@ -183,7 +175,7 @@ export async function runDeviceCommand(argv: readonly string[], io: Io = console
         );
       });
       const identity = await issueDeviceIdentity(ca);
-      const { product, version } = products[family.data];
+      const { product, version } = simulatedProducts[family.data];
       const plist = new TextEncoder().encode(buildPlist({ LANGUAGE: "en-US", PRODUCT: product, VERSION: version }));
       enrollBody = await signEnrollBody(plist, identity);
       bodyNote = `${product} (${version}), signed by a device identity from the test CA ${caFile}`;
@@ -457,7 +449,7 @@ function stepOf(snapshot: DeviceSnapshot, answer: HttpAnswer | null, io: Io): St
 }
 
 function authenticate(facts: DeviceFacts): Record<string, PlistValue> {
-  const { product, version, osVersion } = products[facts.modelFamily];
+  const { product, version, osVersion } = simulatedProducts[facts.modelFamily];
   // macOS requires DeviceName, ModelName and Model (authenticate.yaml); other platforms leave them out.
   const mac = facts.modelFamily === "Mac" ? { DeviceName: "Simulated Mac", ModelName: "Mac", Model: product } : {};
   return { MessageType: "Authenticate", Topic: facts.topic, OSVersion: osVersion, BuildVersion: version, ProductName: product, ...mac };
@@ -470,7 +462,7 @@ function tokenUpdate(facts: DeviceFacts, random: RandomBytes): Record<string, Pl
 
 /** Acknowledged, with a small plausible result for the queries the simulator knows. */
 function commandAnswer(command: MdmCommand, facts: DeviceFacts): Record<string, PlistValue> {
-  const { product, version, osVersion } = products[facts.modelFamily];
+  const { product, version, osVersion } = simulatedProducts[facts.modelFamily];
   const answer = { Status: "Acknowledged", CommandUUID: command.CommandUUID };
   switch (command.Command.RequestType) {
     case "DeviceInformation": {

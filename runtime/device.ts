@@ -46,6 +46,16 @@ export interface DeviceRuntimeOptions {
   readonly mdm?: MdmTransport;
 }
 
+/** What a simulated device of each family says it is (enroll body, Authenticate): a current model and OS. */
+export const simulatedProducts: Readonly<Record<ModelFamily, { readonly product: string; readonly version: string; readonly osVersion: string }>> = {
+  iPhone: { product: "iPhone17,2", version: "22C152", osVersion: "18.2" },
+  iPad: { product: "iPad16,3", version: "22C152", osVersion: "18.2" },
+  Mac: { product: "Mac15,3", version: "24C101", osVersion: "15.2" },
+  RealityDevice: { product: "RealityDevice14,1", version: "22N842", osVersion: "2.2" },
+  AppleTV: { product: "AppleTV14,1", version: "22K154", osVersion: "18.2" },
+  Watch: { product: "Watch7,1", version: "22S560", osVersion: "11.2" },
+};
+
 const utf8 = new TextDecoder();
 
 function isCallback(location: string): boolean {

@@ -29,6 +29,7 @@ import { runEnrollmentEvent, type OAuth2Endpoints, type ServerHost } from "../ge
 import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
 import { base64url, newToken, type RandomBytes } from "./crypto.ts";
 import { readCappedRequest } from "./capped-body.ts";
+import { pageHeaders } from "./sign-in-page.ts";
 import type { AuthorizationCodeRecord, OAuthStore, RefreshFamilyRecord } from "./storage/roles.ts";
 
 export interface OAuth2ServerOptions {
@@ -65,17 +66,8 @@ export interface OAuth2Server extends OAuth2Endpoints {
 /** Forms are small: a sign-in, a token or a revocation request. */
 const formMaxBytes = 16 * 1024;
 
-/** RFC 6749 §5.1 (no-store) and RFC 9700 §4.16 (clickjacking) for every page. */
-const pageHeaders = {
-  "content-type": "text/html; charset=utf-8",
-  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  "cache-control": "no-store",
-  "referrer-policy": "no-referrer",
-  "x-content-type-options": "nosniff",
-  "x-frame-options": "DENY",
-} as const;
 
-type FormRead = { readonly ok: true; readonly pairs: [string, string][] } | { readonly ok: false; readonly code: "request.too-large" | "request.invalid"; readonly detail: string };
+type FormRead = { readonly ok: true; readonly text: string; readonly pairs: [string, string][] } | { readonly ok: false; readonly code: "request.too-large" | "request.invalid"; readonly detail: string };
 
 /** An application/x-www-form-urlencoded body, size-limited while it streams (RFC 6749 §3.2). */
 async function readForm(request: Request): Promise<FormRead> {
@@ -90,7 +82,7 @@ async function readForm(request: Request): Promise<FormRead> {
   } catch {
     return { ok: false, code: "request.invalid", detail: "the body is not UTF-8" };
   }
-  return { ok: true, pairs: [...new URLSearchParams(text)] };
+  return { ok: true, text, pairs: [...new URLSearchParams(text)] };
 }
 
 function queryPairs(request: Request): [string, string][] {
@@ -165,7 +157,7 @@ export function createOAuth2Server(hostOf: () => ServerHost, options: OAuth2Serv
   async function errorPage(code: ServerErrorCode, detail: string): Promise<Response> {
     options.reportRejected?.("oauth2Authorize", { code, detail });
     const html = await hostOf().renderErrorPage(code, serverErrors[code].title);
-    return new Response(html, { status: serverErrors[code].status, headers: { ...pageHeaders } });
+    return new Response(html, { status: serverErrors[code].status, headers: pageHeaders() });
   }
 
   const redirectError = (e: AuthorizationRedirectError): Response => {
@@ -177,10 +169,10 @@ export function createOAuth2Server(hostOf: () => ServerHost, options: OAuth2Serv
     redirectError({ kind: "redirect", ruleId: "OAUTH-9", redirectUri: checked.redirectUri, state: checked.state, error, description });
 
   /** The page's form may end in a redirect to the client (browsers apply form-action to it). */
-  function formActionSource(redirectUri: string): string {
+  function formActionSource(redirectUri: string): string[] {
     const url = URL.parse(redirectUri);
-    if (url === null) return "";
-    return url.protocol === "http:" || url.protocol === "https:" ? ` ${url.origin}` : ` ${url.protocol}`;
+    if (url === null) return [];
+    return [url.protocol === "http:" || url.protocol === "https:" ? url.origin : url.protocol];
   }
 
   async function signInPage(enrollment: ServerContext, checked: CheckedAuthorizationRequest, userIdentifier: string | null, failed: boolean): Promise<Response> {
@@ -190,8 +182,7 @@ export function createOAuth2Server(hostOf: () => ServerHost, options: OAuth2Serv
       now: now(),
       form: { action: `${issuer}/oauth2/authorize`, fields: authorizationFormFields(checked) },
     });
-    const csp = pageHeaders["content-security-policy"].replace("form-action 'self'", `form-action 'self'${formActionSource(checked.redirectUri)}`);
-    return new Response(html, { status: failed ? 401 : 200, headers: { ...pageHeaders, "content-security-policy": csp } });
+    return new Response(html, { status: failed ? 401 : 200, headers: pageHeaders(formActionSource(checked.redirectUri)) });
   }
 
   /** The parts of the authorization request common to the page and the form (OAUTH-8, -9, -11). */
@@ -394,7 +385,7 @@ export function createOAuth2Server(hostOf: () => ServerHost, options: OAuth2Serv
   async function token(request: Request): Promise<Response> {
     const form = await readForm(request);
     if (!form.ok) return tokenError("oauth2.invalid-request", form.detail);
-    const parsed = parseTokenRequestForm(new URLSearchParams(form.pairs).toString());
+    const parsed = parseTokenRequestForm(form.text);
     if (!parsed.ok) return tokenError(parsed.error.error === "unsupported_grant_type" ? "oauth2.unsupported-grant-type" : "oauth2.invalid-request", parsed.error.detail);
     return parsed.value.grant_type === "authorization_code" ? authorizationCodeGrant(parsed.value) : refreshTokenGrant(parsed.value);
   }

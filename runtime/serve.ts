@@ -243,7 +243,9 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
 }
 
 /** The demo's configuration: example.com → mdm-byod, one user, PKCS#12 identities, the test device CA trusted. */
-export async function demoConfig(publicBaseUrl: string, password: string, dataDir: string): Promise<AdenrollConfig> {
+/** The demo's configuration; `scryptCost` only for tests that sign in often (the default is the directory's). */
+export async function demoConfig(publicBaseUrl: string, password: string, dataDir: string, options: { readonly scryptCost?: number } = {}): Promise<AdenrollConfig> {
+  const hash = (): Promise<string> => hashPasswordScrypt(password, secureRandomBytes, options.scryptCost);
   return parseConfig(
     {
       publicBaseUrl,
@@ -253,8 +255,8 @@ export async function demoConfig(publicBaseUrl: string, password: string, dataDi
         { name: demo.oauthOrganization, slug: "example-oauth", authentication: "oauth2", domains: { [demo.oauthDomain]: "mdm-byod" } },
       ],
       users: [
-        { userIdentifier: demo.user, managedAppleId: demo.user, passwordHash: await hashPasswordScrypt(password, secureRandomBytes) },
-        { userIdentifier: demo.oauthUser, managedAppleId: demo.oauthUser, passwordHash: await hashPasswordScrypt(password, secureRandomBytes) },
+        { userIdentifier: demo.user, managedAppleId: demo.user, passwordHash: await hash() },
+        { userIdentifier: demo.oauthUser, managedAppleId: demo.oauthUser, passwordHash: await hash() },
       ],
       profile: {
         identifierPrefix: "com.example.mdm.demo",

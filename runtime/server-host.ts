@@ -220,8 +220,12 @@ export function createServerHost(options: ServerOptions): AdenrollServerHost {
     return undefined;
   };
   const organizationNameOf = (userIdentifier: string | null): string => routeOf(userIdentifier)?.organization.name ?? options.organizationName;
+  // Organizations whose first 401 differs from the default are named in their enroll URLs (by slug).
+  const defaultMethod: AuthenticationMethod = options.authentication ?? "simple";
+  const inUrls = organizationsInUrls(organizations, defaultMethod);
+  const slugOf = (organization: OrganizationRoute): string | undefined => [...inUrls].find(([, o]) => o === organization)?.[0];
   // Enrollment SSO: every organization's document is built (and checked, ESSO-5) once, here.
-  const essoOffers = enrollmentSsoOffers(organizations, base, options.profile.identifierPrefix);
+  const essoOffers = enrollmentSsoOffers(inUrls, base, options.profile.identifierPrefix);
   const essoOfferOf = (organization: OrganizationRoute): EssoOffer | undefined => [...essoOffers.values()].find((offer) => offer.organization === organization);
   /**
    * Enrollment SSO is announced while a device enrolls, not on a later re-authentication: for the
@@ -236,9 +240,6 @@ export function createServerHost(options: ServerOptions): AdenrollServerHost {
     const named = hint?.organization ?? null;
     return named === null ? undefined : essoOffers.get(named);
   };
-  const defaultMethod: AuthenticationMethod = options.authentication ?? "simple";
-  const inUrls = organizationsInUrls(organizations, defaultMethod);
-  const slugOf = (organization: OrganizationRoute): string | undefined => [...inUrls].find(([, o]) => o === organization)?.[0];
   /** How the person behind an enrollment signs in: their organization's method once known, before that the enroll URL's. */
   const methodFor = (enrollment: ServerContext, hint: ChallengeHint | undefined): AuthenticationMethod => {
     const organization = routeOf(enrollment.userIdentifier)?.organization ?? (hint?.organization == null ? undefined : inUrls.get(hint.organization));
@@ -605,20 +606,17 @@ interface EssoOffer {
 }
 
 /**
- * Builds the Enrollment SSO document of every organization that has one (ESSO-5), by slug. Throws
- * when one cannot be built — a bad setting, a slug unusable in URLs or taken twice, or a base URL
+ * Builds the Enrollment SSO document of every organization that has one (ESSO-5), by its slug
+ * (organizationsInUrls checked those). Throws when one cannot be built — a bad setting, or a base URL
  * that is not https — so that the server does not start with it.
  */
-function enrollmentSsoOffers(organizations: readonly OrganizationRoute[], base: string, identifierPrefix: string): Map<string, EssoOffer> {
+function enrollmentSsoOffers(inUrls: ReadonlyMap<string, OrganizationRoute>, base: string, identifierPrefix: string): Map<string, EssoOffer> {
   const offers = new Map<string, EssoOffer>();
   const utf8 = new TextEncoder();
-  for (const organization of organizations) {
+  for (const [slug, organization] of inUrls) {
     const settings = organization.enrollmentSso;
     if (settings === undefined) continue;
     const where = `organization ${JSON.stringify(organization.name)}: Enrollment SSO`;
-    const slug = organization.slug ?? organizationSlugFromName(organization.name);
-    if (!OrganizationSlug.safeParse(slug).success) throw new Error(`${where}: ${JSON.stringify(slug)} cannot name it in URLs; give the organization a slug (lower-case letters, digits, hyphens)`);
-    if (offers.has(slug)) throw new Error(`${where}: the slug ${JSON.stringify(slug)} is another organization's too; give each a slug of its own`);
     if (!base.toLowerCase().startsWith("https://")) throw new Error(`${where}: needs an https public base URL (devices fetch the document only over https: ESSO-1)`);
     const url = `${base}/esso/${slug}`;
     const built = buildEnrollmentSsoDocument({

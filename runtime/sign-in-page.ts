@@ -93,6 +93,24 @@ ${main}
 `;
 }
 
+/**
+ * The headers of every page the hand-written endpoints serve (the OAuth 2 authorization page, the
+ * upstream sign-in's error pages): HTML, no framing (RFC 9700 §4.16), no caching, no referrer, no
+ * script. `formTargets`: where the page's form may end up besides this server (browsers apply
+ * form-action to the redirect that answers it).
+ */
+export function pageHeaders(formTargets: readonly string[] = []): Record<string, string> {
+  const formAction = ["'self'", ...formTargets].join(" ");
+  return {
+    "content-type": "text/html; charset=utf-8",
+    "content-security-policy": `default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+  };
+}
+
 export function renderSignInPage(view: SignInPageView): string {
   const org = escapeHtml(view.organizationName);
   if (view.upstream !== undefined) return renderUpstreamSignInPage(view, view.upstream);

@@ -14,6 +14,7 @@ import { z } from "zod";
 import { buildAuthenticationResultUrl, isManagedAppleID, serverErrors, splitUserIdentifier, type ServerErrorCode } from "../spec/index.ts";
 import { runEnrollmentEvent, type ServerHost } from "../generated/server.generated.ts";
 import { base64url, constantTimeEqual, newToken, type RandomBytes } from "./crypto.ts";
+import { pageHeaders } from "./sign-in-page.ts";
 
 /** An audit event, as runtime/server-host.ts's AuditEvent (not imported: server-host imports this file). */
 export interface UpstreamAuditEvent {
@@ -157,15 +158,6 @@ export interface UpstreamSignIn {
   fetch(request: Request): Promise<Response>;
 }
 
-/** RFC 9700 §4.13 and the sign-in pages' own: no framing, no caching, no referrer, no script. */
-const pageHeaders = {
-  "content-type": "text/html; charset=utf-8",
-  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  "cache-control": "no-store",
-  "referrer-policy": "no-referrer",
-  "x-content-type-options": "nosniff",
-  "x-frame-options": "DENY",
-} as const;
 
 /** The pending sign-in, as sealed in the cookie. */
 const Pending = z.strictObject({
@@ -270,7 +262,7 @@ export function createUpstreamSignIn(options: UpstreamSignInOptions): UpstreamSi
   async function errorPage(code: ServerErrorCode, detail: string, operation: string, clear: boolean): Promise<Response> {
     options.reportRejected?.(operation, { code, detail });
     const html = await options.hostOf().renderErrorPage(code, serverErrors[code].title);
-    return new Response(html, { status: serverErrors[code].status, headers: { ...pageHeaders, ...(clear ? { "set-cookie": clearCookie } : {}) } });
+    return new Response(html, { status: serverErrors[code].status, headers: { ...pageHeaders(), ...(clear ? { "set-cookie": clearCookie } : {}) } });
   }
 
   function startUrl(p: { readonly enrollmentRef: string; readonly csrf: string; readonly userIdentifier: string | null; readonly authorization?: Readonly<Record<string, string>> }): string {

@@ -47,6 +47,7 @@ import { newUuid, secureRandomBytes } from "../crypto.ts";
 import { messageOf } from "../error-text.ts";
 import { identityFromPkcs12, signMdmMessage, type Pkcs12Identity } from "../mdm-signature.ts";
 import { createTestDeviceCa, issueDeviceIdentity, signEnrollBody, type TestDeviceCa } from "../test-device-ca.ts";
+import { simulatedProducts } from "../device.ts";
 import { runDeviceFlow, type FlowResult } from "./flow.ts";
 import { countOutcomes, Findings, serverRuleForDeviceCancel, type CheckReport, type FuzzSummary } from "./model.ts";
 import { runFuzz, type FuzzTarget } from "./fuzz.ts";
@@ -79,14 +80,6 @@ export interface CheckOptions {
   readonly fuzz?: { readonly runs: number; readonly seed: number };
 }
 
-const products: Readonly<Record<ModelFamily, { readonly product: string; readonly version: string; readonly osVersion: string }>> = {
-  iPhone: { product: "iPhone17,2", version: "22C152", osVersion: "18.2" },
-  iPad: { product: "iPad16,3", version: "22C152", osVersion: "18.2" },
-  Mac: { product: "Mac15,3", version: "24C101", osVersion: "15.2" },
-  RealityDevice: { product: "RealityDevice14,1", version: "22N842", osVersion: "2.2" },
-  AppleTV: { product: "AppleTV14,1", version: "22K154", osVersion: "18.2" },
-  Watch: { product: "Watch7,1", version: "22S560", osVersion: "11.2" },
-};
 
 const utf8 = new TextDecoder();
 const text = (a: HttpAnswer): string => utf8.decode(a.body);
@@ -134,7 +127,7 @@ export function tamperEnrollBody(body: Uint8Array): Uint8Array | undefined {
 
 /** A device's enroll body as the check makes it: the standard plist, signed by a new identity from `ca`. */
 export async function deviceEnrollBody(ca: TestDeviceCa, modelFamily: ModelFamily = "iPhone"): Promise<Uint8Array> {
-  const { product, version } = products[modelFamily];
+  const { product, version } = simulatedProducts[modelFamily];
   return signEnrollBody(plistText({ LANGUAGE: "en-US", PRODUCT: product, VERSION: version }), await issueDeviceIdentity(ca));
 }
 
@@ -145,7 +138,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   const recorder = new Recorder({ ...(options.fetch === undefined ? {} : { fetch: options.fetch }), timeoutMs: options.timeoutMs ?? 15_000 });
   const f = new Findings();
   const modelFamily = options.modelFamily ?? "iPhone";
-  const { product, version: build } = products[modelFamily];
+  const { product, version: build } = simulatedProducts[modelFamily];
   const standardPlist = { LANGUAGE: "en-US", PRODUCT: product, VERSION: build };
   const ca = options.device.kind === "ca" ? options.device.ca : undefined;
   const signBody = async (plist: Uint8Array, signer: TestDeviceCa | undefined = ca): Promise<Uint8Array | undefined> =>
@@ -289,7 +282,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
         );
         f.expect("ENROLL-2", answer !== null && answer.status === baseline && answer.status !== 400 && answer.status !== 415, `the same body with Content-Type application/x-www-form-urlencoded answered ${statusOf(answer)} (with the right type: ${baseline})`, `the same answer as with application/pkcs7-signature (${baseline}): the Content-Type is ignored`, [id]);
       }
-      const extra = await signBody(plistText({ ...standardPlist, SOFTWARE_UPDATE_DEVICE_ID: `adenroll-check-${hex(4)}`, OS_VERSION: products[modelFamily].osVersion }));
+      const extra = await signBody(plistText({ ...standardPlist, SOFTWARE_UPDATE_DEVICE_ID: `adenroll-check-${hex(4)}`, OS_VERSION: simulatedProducts[modelFamily].osVersion }));
       if (extra === undefined) f.notApplicable("ENROLL-3", "a captured enroll body cannot be re-signed with extra keys (give --device-ca to probe it)");
       else {
         const { answer, id } = await probe("probe ENROLL-3: extra plist keys", new Request(enrollUrl, { method: "POST", headers: { "content-type": "application/pkcs7-signature" }, body: extra.slice() }));
@@ -595,7 +588,7 @@ async function fuzzDevice(c: { recorder: Recorder; options: CheckOptions; modelF
   const checkInUrl = at(typeof mdm.CheckInURL === "string" ? mdm.CheckInURL : serverUrl);
   const id = mdm.EnrollmentMode === "BYOD" ? { EnrollmentID: newUuid(secureRandomBytes) } : { UDID: `00008120-${hex(8).toUpperCase()}` };
   const topic = typeof mdm.Topic === "string" ? mdm.Topic : "";
-  const body = new TextEncoder().encode(buildPlist({ MessageType: "Authenticate", Topic: topic, OSVersion: products[c.modelFamily].osVersion, BuildVersion: products[c.modelFamily].version, ProductName: products[c.modelFamily].product, ...id }));
+  const body = new TextEncoder().encode(buildPlist({ MessageType: "Authenticate", Topic: topic, OSVersion: simulatedProducts[c.modelFamily].osVersion, BuildVersion: simulatedProducts[c.modelFamily].version, ProductName: simulatedProducts[c.modelFamily].product, ...id }));
   await client.checkIn(c.recorder.as("fuzz: the fuzzer's device checks in"), { url: checkInUrl, body, accessToken: flow.accessToken, signature: identity === undefined ? null : await signMdmMessage(body, identity, { chain: identity.chain }) }).catch(() => undefined);
   return { body: c.enrollBody, device: { token: flow.accessToken, checkInUrl, serverUrl, topic, id, ...(identity === undefined ? {} : { identity }) } };
 }
@@ -725,7 +718,7 @@ async function ongoingProbes(c: OngoingContext): Promise<string | undefined> {
   const deviceId = (): Record<string, string> => (byod ? { EnrollmentID: newUuid(secureRandomBytes) } : { UDID: `00008120-${hex(8).toUpperCase()}` });
   const id = deviceId();
   const topic = typeof mdm.Topic === "string" ? mdm.Topic : "";
-  const { product, version, osVersion } = products[c.modelFamily];
+  const { product, version, osVersion } = simulatedProducts[c.modelFamily];
   const messages = {
     Authenticate: { MessageType: "Authenticate", Topic: topic, OSVersion: osVersion, BuildVersion: version, ProductName: product, ...(c.modelFamily === "Mac" ? { DeviceName: "adenroll check", ModelName: "Mac", Model: product } : {}) },
     TokenUpdate: { MessageType: "TokenUpdate", Topic: topic, PushMagic: newUuid(secureRandomBytes), Token: secureRandomBytes(32) },

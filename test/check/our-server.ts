@@ -4,10 +4,7 @@
 // Its fetch is what `adenroll check` talks to, directly or through a fault (faults.ts).
 import { createAdenroll } from "../../runtime/app.ts";
 import { createIdentityCa } from "../../runtime/identity-ca.ts";
-import { parseConfig } from "../../runtime/config.ts";
-import { secureRandomBytes } from "../../runtime/crypto.ts";
-import { hashPasswordScrypt } from "../../runtime/directory.ts";
-import { demo } from "../../runtime/serve.ts";
+import { demo, demoConfig } from "../../runtime/serve.ts";
 import { openStorage, type OpenedStorage } from "../../runtime/storage/open-storage.ts";
 import { createTestDeviceCa, type TestDeviceCa } from "../../runtime/test-device-ca.ts";
 
@@ -27,31 +24,8 @@ export interface OurServer {
 }
 
 export async function ourServer(): Promise<OurServer> {
-  // runtime/serve.ts demoConfig, with a cheap password hash (the check signs in three times per run).
-  const config = await parseConfig(
-    {
-      publicBaseUrl: origin,
-      organizations: [
-        { name: demo.organization, authentication: "simple", domains: { [demo.domain]: "mdm-byod" } },
-        { name: demo.oauthOrganization, slug: "example-oauth", authentication: "oauth2", domains: { [demo.oauthDomain]: "mdm-byod" } },
-      ],
-      users: [
-        { userIdentifier: demo.user, managedAppleId: demo.user, passwordHash: await hashPasswordScrypt(password, secureRandomBytes, 1024) },
-        { userIdentifier: demo.oauthUser, managedAppleId: demo.oauthUser, passwordHash: await hashPasswordScrypt(password, secureRandomBytes, 1024) },
-      ],
-      profile: {
-        identifierPrefix: "com.example.mdm.demo",
-        topic: demo.topic,
-        serverUrl: `${demo.mdmHost}/mdm/server`,
-        checkInUrl: `${demo.mdmHost}/mdm/checkin`,
-        serverCapabilities: ["com.apple.mdm.per-user-connections"],
-        signMessage: true,
-        identity: { kind: "pkcs12" },
-      },
-      deviceTrust: { allowTestDeviceCa: true },
-    },
-    { baseDir: process.cwd(), source: null },
-  );
+  // The demo's configuration, with a cheap password hash (the check signs in three times per run).
+  const config = await demoConfig(origin, password, process.cwd(), { scryptCost: 1024 });
   const storage: OpenedStorage = await openStorage({ memory: true });
   const ca = await createTestDeviceCa();
   const adenroll = await createAdenroll(config, {
