@@ -222,3 +222,16 @@ export function checkinRequest(identity: BenchIdentity, label: string): { readon
 export function checkinRequests(count: number): { readonly headers: Record<string, string>; readonly body: Uint8Array }[] {
   return Array.from({ length: count }, (_, i) => checkinRequest(benchIdentity("measured", i), `measured ${i}`));
 }
+
+/**
+ * Reference twins of the check-in servers (informational, no target), served beside bare-checkin
+ * by bench/serve.ts and answering with its recorded bytes: a bare handler that first computes for
+ * a calibrated number of µs (what this machine makes of handler work), and an unauthorized one that
+ * reads the body and parses it as the product does (parseCheckInMessage) but looks no token up
+ * (what authorization itself adds).
+ */
+export const checkinReferenceTwins = [
+  { name: "bare-checkin-5us", kind: "computation", computeUs: 5, label: "bare + 5 µs computation" },
+  { name: "bare-checkin-10us", kind: "computation", computeUs: 10, label: "bare + 10 µs computation" },
+  { name: "checkin-unauthorized", kind: "parse", computeUs: 0, label: "unauthorized check-in (parse only)" },
+] as const;

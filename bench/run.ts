@@ -13,7 +13,10 @@
 //   3. for authorized MDM check-ins (issue "Ongoing authorization", item 8): the product app over
 //      stores seeded with 100 and with 100 000 enrolled enrollments (bench/checkin.ts), each sent
 //      TokenUpdate check-ins with the Bearer tokens of the same 100 enrollments in turn, against a
-//      bare twin answering their bytes; reports each ratio and ratio(100 000) ÷ ratio(100);
+//      bare twin answering their bytes; reports each ratio and ratio(100 000) ÷ ratio(100), and
+//      beside it the two stores' throughputs measured back to back in each round, one over the
+//      other; and, for reference (no target), the same bare twin computing for a calibrated 5 and
+//      10 µs first, and an unauthorized twin that reads and parses the check-in but looks no token up;
 //   4. runs bench/device-signature.bench.ts (the cost of one signature verification), if present;
 //   5. runs bench/oauth2.bench.ts: the OAuth 2 token endpoint (code exchange, refresh) against
 //      panva's oidc-provider on the same machine (issue 5, item 7).
@@ -34,7 +37,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { fetchOnce, runLoad, type LoadRequest, type LoadResult } from "./load.ts";
-import { benchIdentity, checkinRequest, checkinRequests, checkinTarget, type CheckinStoreSpec } from "./checkin.ts";
+import { benchIdentity, checkinReferenceTwins, checkinRequest, checkinRequests, checkinTarget, type CheckinStoreSpec } from "./checkin.ts";
 import { enrollBodyUrl, targets } from "./targets.ts";
 
 const { values: args } = parseArgs({
@@ -96,7 +99,8 @@ interface Workload {
 
 interface Comparison {
   readonly label: string;
-  readonly group: "server" | "checkin";
+  /** checkin-reference: a reference twin of the check-in servers (no target). */
+  readonly group: "server" | "checkin" | "checkin-reference";
   /** The server process's names for the server and its bare twin. */
   readonly server: string;
   readonly bare: string;
@@ -145,6 +149,12 @@ const Started = z.object({
   ports: z.record(z.string(), z.number()),
   statuses: z.record(z.string(), z.object({ discovery: z.number(), enroll: z.number() })),
   checkinStores: z.record(z.string(), z.object({ enrollments: z.number(), seedSeconds: z.number(), cache: z.boolean() })),
+  calibration: z
+    .object({
+      iterationsPerUs: z.number(),
+      twins: z.array(z.object({ name: z.string(), computeUs: z.number(), iterations: z.number(), measuredUs: z.number() })),
+    })
+    .optional(),
 });
 const started = await new Promise<z.infer<typeof Started>>((resolve, reject) => {
   const timer = setTimeout(() => reject(new Error("bench: the server process did not start within 180 s")), 180_000);
@@ -203,6 +213,14 @@ if (parts.has("server")) {
 for (const store of checkinStores) {
   comparisons.push({ label: store.label, group: "checkin", server: store.name, bare: "bare-checkin", workload: checkinWorkload(store.measured) });
 }
+if (checkinStores.length > 0) {
+  for (const twin of checkinReferenceTwins) {
+    comparisons.push({ label: twin.label, group: "checkin-reference", server: twin.name, bare: "bare-checkin", workload: checkinWorkload(checkinMeasured) });
+  }
+}
+// The per-size stores (cache on, no MDM), measured once more in each round back to back, in
+// alternating order: their throughputs one over the other, free of the moments in between.
+const backToBack = checkinStores.filter((store) => store.cache && store.mdm === "none" && store.measured === checkinMeasured && checkinSizes.includes(store.size));
 
 // ---- same bytes? ---------------------------------------------------------------------------
 
@@ -214,7 +232,7 @@ for (const c of comparisons) {
   const { method, path } = c.workload;
   // Check-ins: every measured request (at most 100, spread evenly), since each names another enrollment.
   const all = c.workload.requests;
-  const requests = c.group === "checkin" ? Array.from({ length: Math.min(100, all.length) }, (_, i) => all[Math.floor((i * all.length) / Math.min(100, all.length))] ?? {}) : all.slice(0, 1);
+  const requests = c.group !== "server" ? Array.from({ length: Math.min(100, all.length) }, (_, i) => all[Math.floor((i * all.length) / Math.min(100, all.length))] ?? {}) : all.slice(0, 1);
   for (const r of requests) {
     const answers = [await fetchOnce(portOf(c.server), method, path, r), await fetchOnce(portOf(c.bare), method, path, r)];
     const [first, second] = answers.map(shape);
@@ -275,6 +293,14 @@ for (const store of checkinStores) {
   );
 }
 if (checkinStores.length > 0) console.log("check-ins: TokenUpdate, Authorization: Bearer, the same bytes for an enrollment every time (and in every store); every answer 200 with an empty body");
+if (started.calibration !== undefined) {
+  const { iterationsPerUs, twins } = started.calibration;
+  console.log(
+    `reference twins (no target), answering as bare-checkin: "bare + N µs computation" runs a 32-bit LCG loop calibrated in the server process at its start, ${iterationsPerUs.toFixed(1)} iterations per CPU µs (best of 5 × 10 M); ` +
+      twins.map((t) => `${t.computeUs} µs = ${t.iterations} iterations, measured there at ${t.measuredUs.toFixed(2)} CPU µs per call`).join("; ") +
+      `; "unauthorized check-in" reads the body and runs parseCheckInMessage, no token look-up`,
+  );
+}
 if (comparisons.length > 0) console.log(`client ${client === "raw" ? "raw keep-alive sockets" : "node:http keep-alive agent"}, concurrency ${concurrency}, ${rounds} round(s) × ${durationMs / 1000} s per server and target after ${warmupMs / 1000} s warm-up; at most ${maxRequests} requests per round\n`);
 
 for (const c of comparisons) {
@@ -283,7 +309,14 @@ for (const c of comparisons) {
 }
 
 const samples = new Map<string, { bare: Measured[]; server: Measured[] }>();
+/** Per round, the back-to-back measurements of each store in `backToBack`, by name. */
+const backToBackRounds: Map<string, Measured>[] = [];
 for (let round = 0; round < rounds; round++) {
+  if (backToBack.length > 1) {
+    const measured = new Map<string, Measured>();
+    for (const store of round % 2 === 0 ? backToBack : [...backToBack].reverse()) measured.set(store.name, await measure(store.name, checkinWorkload(store.measured), durationMs));
+    backToBackRounds.push(measured);
+  }
   for (const c of comparisons) {
     const entry = samples.get(c.label) ?? { bare: [], server: [] };
     samples.set(c.label, entry);
@@ -344,7 +377,7 @@ for (const c of comparisons) {
   // Paired: each round's server figure over the bare figure measured right next to it.
   const paired = (f: (m: Measured) => number): number[] => entry.server.map((m, i) => f(m) / f(entry.bare[i] ?? m));
   const rpsRatios = paired((m) => m.rps);
-  const serverName = c.group === "checkin" ? "product (PGlite)" : c.server;
+  const serverName = c.group === "checkin" ? "product (PGlite)" : c.group === "checkin-reference" ? "reference twin" : c.server;
   const row = (name: string, s: ReturnType<typeof summarize>): string[] => [c.label, name, s.rps.toFixed(0), s.p50.toFixed(2), s.p99.toFixed(2), s.cpu.toFixed(0), s.client.toFixed(2), String(s.requests)];
   rows.push(row("bare Hono", bare), row(serverName, server));
   const cpuRatios = paired((m) => m.serverCpuUs);
@@ -354,7 +387,7 @@ const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").l
 if (comparisons.length > 0) for (const r of rows) console.log(r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("  "));
 
 if (comparisons.length > 0) console.log("\nratios, server ÷ its bare Hono twin (median of the per-round paired ratios; throughput range over rounds):");
-for (const r of ratios) {
+for (const r of ratios.filter((x) => x.group !== "checkin-reference")) {
   console.log(`  ${r.label.padEnd(36)} throughput ${r.rps.toFixed(2)}× (${r.spread})   p99 ${r.p99.toFixed(2)}×   server CPU per request ${r.cpu.toFixed(2)}×`);
 }
 console.log("");
@@ -376,9 +409,35 @@ if (smallest !== undefined) {
     const cpuRelative = r.cpuRounds.map((x, i) => x / (smallest.cpuRounds[i] ?? Number.NaN));
     console.log(`  ratio(${r.label}) ÷ ratio(${smallest.label}): throughput ${rel.toFixed(2)} (${range(relative)} over rounds), server CPU per request ${median(cpuRelative).toFixed(2)} (${range(cpuRelative)})`);
     if (targeted.has(r.label)) console.log(`target: ${r.label}, ratio within 10% of ${smallest.label}'s — ${Math.abs(rel - 1) <= 0.1 ? "met" : "NOT met"} (${rel.toFixed(2)})`);
+    // The same quantity measured directly: both stores back to back in each round (same bare twin, so
+    // ratio(store) ÷ ratio(smallest) is throughput(store) ÷ throughput(smallest)).
+    const first = backToBack[0];
+    const store = backToBack.find((s) => s.label === r.label);
+    if (first !== undefined && store !== undefined && store !== first && backToBackRounds.length > 0) {
+      const of = (m: Map<string, Measured>, name: string, f: (x: Measured) => number): number => {
+        const x = m.get(name);
+        return x === undefined ? Number.NaN : f(x);
+      };
+      const direct = (f: (x: Measured) => number): number[] => backToBackRounds.map((m) => of(m, store.name, f) / of(m, first.name, f));
+      const rps = direct((m) => m.rps);
+      const cpu = direct((m) => m.serverCpuUs);
+      console.log(
+        `  throughput(${r.label}) ÷ throughput(${first.label}), measured back to back in each round (alternating order): ${median(rps).toFixed(2)} (${range(rps)} over rounds), server CPU per request ${median(cpu).toFixed(2)} (${range(cpu)})`,
+      );
+    }
   }
   for (const r of checkinRatios) {
     console.log(`${targeted.has(r.label) ? "target:" : "(no target)"} ${r.label} ≥ 0.5× the bare handler's throughput — ${r.rps >= 0.5 ? "met" : "NOT met"} (${r.rps.toFixed(2)}×)`);
+  }
+}
+const references = ratios.filter((r) => r.group === "checkin-reference");
+if (references.length > 0) {
+  console.log("reference twins of the check-in (no target), each ÷ the bare check-in twin, paired in each round:");
+  for (const r of references) console.log(`  (reference) ${r.label.padEnd(36)} throughput ${r.rps.toFixed(2)}× (${r.spread})   p99 ${r.p99.toFixed(2)}×   server CPU per request ${r.cpu.toFixed(2)}×`);
+  const unauthorized = references.find((r) => r.label === checkinReferenceTwins.find((t) => t.kind === "parse")?.label);
+  if (unauthorized !== undefined && smallest !== undefined) {
+    // Ratios of medians: what authorization (token look-up, the machine's decision) adds to a handler that already parses.
+    console.log(`  (reference) ${smallest.label} ÷ unauthorized check-in: throughput ${(smallest.rps / unauthorized.rps).toFixed(2)}, server CPU per request ${(smallest.cpu / unauthorized.cpu).toFixed(2)} (ratios of the medians above)`);
   }
 }
 

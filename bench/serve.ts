@@ -11,7 +11,11 @@
 //   checkin-…        for authorized check-ins (bench/checkin.ts), the same product app over its own
 //                    in-memory PGlite seeded with enrolled enrollments (--checkin: a JSON array of
 //                    { name, size, measured, cache }), and bare-checkin, answering PUT /mdm/checkin
-//                    with the bytes they gave.
+//                    with the bytes they gave;
+//   reference twins  beside bare-checkin, answering with the same bytes (checkinReferenceTwins):
+//                    bare-checkin-5us and -10us first compute for that long (a loop calibrated in
+//                    this process at its start), checkin-unauthorized reads and parses the body as
+//                    the product does (parseCheckInMessage) without looking any token up.
 //
 //   node --import tsx bench/serve.ts [--parts server,checkin] [--checkin '[{"name":"checkin-100","size":100,"measured":100,"cache":true}]']
 //
@@ -34,7 +38,8 @@ import { createIdentityCa, type IdentityCa } from "../runtime/identity-ca.ts";
 import { MemoryEnrollmentStore } from "../runtime/memory-store.ts";
 import { openStorage, type OpenedStorage } from "../runtime/storage/open-storage.ts";
 import { enrollBodyUrl, targets, type TargetName } from "./targets.ts";
-import { CheckinStoreSpec, checkinRequests, checkinTarget, seedEnrollments, verifySeed } from "./checkin.ts";
+import { parseCheckInMessage } from "../spec/index.ts";
+import { CheckinStoreSpec, checkinReferenceTwins, checkinRequests, checkinTarget, seedEnrollments, verifySeed } from "./checkin.ts";
 import { seededRandom } from "../test/support/fixtures.ts";
 
 const realEnrollBody = new Uint8Array(readFileSync(enrollBodyUrl));
@@ -130,6 +135,68 @@ function bareCheckinApp(answer: Recorded): Hono {
   return app;
 }
 
+// ---- calibrated computation (the "bare + N µs" reference twins) ------------------------------
+
+let burnt = 0;
+
+/** `iterations` steps of a 32-bit LCG: pure computation, nothing allocated, kept (burnt) so it is not optimized away. */
+function burn(iterations: number): void {
+  let x = burnt;
+  for (let i = 0; i < iterations; i++) x = (Math.imul(x, 1103515245) + 12345) | 0;
+  burnt = x;
+}
+
+const cpuMicros = (): number => {
+  const used = process.cpuUsage();
+  return used.user + used.system;
+};
+
+/** Iterations of `burn` per µs of this process's CPU time: the best of 5 runs of 10 M (CPU time, so that other processes' load moves it less). */
+function calibrateBurn(): number {
+  burn(1_000_000);
+  let best = Number.POSITIVE_INFINITY;
+  for (let k = 0; k < 5; k++) {
+    const t0 = cpuMicros();
+    burn(10_000_000);
+    best = Math.min(best, cpuMicros() - t0);
+  }
+  return 10_000_000 / best;
+}
+
+/** CPU µs per call of burn(iterations), over 2 000 calls: what the twin's handler spends computing. */
+function timeBurn(iterations: number): number {
+  const t0 = cpuMicros();
+  for (let k = 0; k < 2000; k++) burn(iterations);
+  return (cpuMicros() - t0) / 2000;
+}
+
+/** The bare check-in twin that first computes for `iterations` (a calibrated number of µs). */
+function computingCheckinApp(answer: Recorded, iterations: number): Hono {
+  const app = new Hono();
+  const headers = Object.fromEntries(answer.headers);
+  app.put(checkinTarget.path, () => {
+    burn(iterations);
+    return new Response(answer.body, { status: answer.status, headers });
+  });
+  return app;
+}
+
+/**
+ * The check-in twin without authorization: the body read in one go (as the generated readBody
+ * reads one with a Content-Length) and parsed with parseCheckInMessage, as the product's route
+ * does; no token look-up. A body that does not parse gets 400, which bench/run.ts would see.
+ */
+function unauthorizedCheckinApp(answer: Recorded): Hono {
+  const app = new Hono();
+  const headers = Object.fromEntries(answer.headers);
+  app.put(checkinTarget.path, async (c) => {
+    const parsed = parseCheckInMessage(new Uint8Array(await c.req.raw.arrayBuffer()));
+    if (!parsed.ok) return new Response(null, { status: 400 });
+    return new Response(answer.body, { status: answer.status, headers });
+  });
+  return app;
+}
+
 function listen(app: Hono): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info: AddressInfo) => resolve(info.port));
@@ -155,7 +222,19 @@ if (parts.has("server")) {
 
 /** What the check-in servers hold: enrollments stored and seconds spent seeding them, per server. */
 const checkinStores: Record<string, { readonly enrollments: number; readonly seedSeconds: number; readonly cache: boolean }> = {};
+/** The computation twins' calibration, done first (before any store is built), for bench/run.ts to print. */
+let calibration: { readonly iterationsPerUs: number; readonly twins: { readonly name: string; readonly computeUs: number; readonly iterations: number; readonly measuredUs: number }[] } | undefined;
 if (parts.has("checkin")) {
+  const iterationsPerUs = calibrateBurn();
+  calibration = {
+    iterationsPerUs,
+    twins: checkinReferenceTwins
+      .filter((twin) => twin.kind === "computation")
+      .map((twin) => {
+        const iterations = Math.round(twin.computeUs * iterationsPerUs);
+        return { name: twin.name, computeUs: twin.computeUs, iterations, measuredUs: timeBurn(iterations) };
+      }),
+  };
   const first = checkinRequests(1)[0];
   if (first === undefined) throw new Error("bench server: no check-in request");
   let recorded: Recorded | undefined;
@@ -178,7 +257,11 @@ if (parts.has("checkin")) {
     recorded ??= { status: response.status, headers: [...response.headers], body: body.length === 0 ? null : body };
     ports[spec.name] = await listen(product.app);
   }
-  if (recorded !== undefined) ports["bare-checkin"] = await listen(bareCheckinApp(recorded));
+  if (recorded !== undefined) {
+    ports["bare-checkin"] = await listen(bareCheckinApp(recorded));
+    for (const twin of calibration?.twins ?? []) ports[twin.name] = await listen(computingCheckinApp(recorded, twin.iterations));
+    for (const twin of checkinReferenceTwins) if (twin.kind === "parse") ports[twin.name] = await listen(unauthorizedCheckinApp(recorded));
+  }
 }
 
 // A CPU profile of this process between "profile-start" and { profileTo: file } (bench/run.ts --cpu-prof).
@@ -210,4 +293,4 @@ process.on("message", (message) => {
 process.on("disconnect", () => {
   void Promise.all(closers.map((close) => close())).finally(() => process.exit(0));
 });
-process.send?.({ ports, statuses, checkinStores });
+process.send?.({ ports, statuses, checkinStores, ...(calibration === undefined ? {} : { calibration }) });

@@ -103,8 +103,18 @@ export interface CheckInParseError {
   readonly detail: string;
 }
 
+// MessageType alone (other keys stripped, not copied).
+const messageTypeOnly = z.object({ MessageType: z.string() });
+
 /** Judges an already decoded check-in dictionary. */
 export function readCheckInMessage(value: unknown): Result<ParsedCheckIn, CheckInParseError> {
+  // A valid modelled message first, with no copy of the whole record (OtherCheckIn's) on the way:
+  // it is a dictionary with a MessageType string and identifiers within the bound, so the checks
+  // below would pass and end in this very parse. The cheap look at MessageType first keeps other
+  // messages (DeclarativeManagement…) from paying for a failed union parse (a ZodError).
+  const kind = messageTypeOnly.safeParse(value);
+  const message = kind.success && isKnownMessageType(kind.data.MessageType) ? CheckInMessage.safeParse(value) : undefined;
+  if (message?.success === true) return ok({ known: true, message: message.data });
   const base = OtherCheckIn.safeParse(value);
   if (!base.success) return err({ code: "checkin.not-a-message", detail: "a check-in message is a dictionary with a MessageType string" });
   // Any message, modelled or not, may name its enrollment: the bound holds for all of them.
@@ -114,13 +124,9 @@ export function readCheckInMessage(value: unknown): Result<ParsedCheckIn, CheckI
       return err({ code: "checkin.invalid", detail: `${base.data.MessageType}: ${key} is longer than ${checkInIdentifierMaxLength} characters` });
     }
   }
-  if (!isKnownMessageType(base.data.MessageType)) return ok({ known: false, message: base.data });
-  const message = CheckInMessage.safeParse(value);
-  if (!message.success) {
-    const detail = message.error.issues.map((i) => `${i.path.map(String).join(".") || "(root)"}: ${i.message}`).join("; ");
-    return err({ code: "checkin.invalid", detail: `${base.data.MessageType}: ${detail}` });
-  }
-  return ok({ known: true, message: message.data });
+  if (message === undefined) return ok({ known: false, message: base.data });
+  const detail = message.error.issues.map((i) => `${i.path.map(String).join(".") || "(root)"}: ${i.message}`).join("; ");
+  return err({ code: "checkin.invalid", detail: `${base.data.MessageType}: ${detail}` });
 }
 
 /** Reads a check-in request body (an XML plist). Unknown MessageTypes are kept as OtherCheckIn. */

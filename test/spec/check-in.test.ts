@@ -1,7 +1,12 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   Authenticate,
+  CheckInMessage,
   CheckOut,
+  OtherCheckIn,
+  checkInIdentifierMaxLength,
+  knownCheckInMessageTypes,
   TokenUpdate,
   UserAuthenticate,
   checkInContentType,
@@ -9,8 +14,10 @@ import {
   parseCheckInMessage,
   profileContentType,
   readCheckInMessage,
+  type CheckInParseError,
   type ParsedCheckIn,
 } from "../../spec/check-in.ts";
+import type { Result } from "../../spec/result.ts";
 import { buildPlist, type PlistValue } from "../../spec/plist.ts";
 import { loadAppleSchema, validateCheckInMessage, type ValidationContext } from "../support/apple-yaml.ts";
 
@@ -105,6 +112,79 @@ describe("check-in messages", () => {
       const r = parseCheckInMessage(body);
       expect(r.ok ? null : r.error.code, String(body)).toBe(code);
     }
+  });
+});
+
+// readCheckInMessage parses a valid modelled message once and skips the rest; what it accepts and
+// refuses, and the details it gives, are those of the plain sequence it shortcuts.
+describe("readCheckInMessage judges as the plain sequence: a dictionary with a MessageType, identifiers within the bound, then the modelled schema", () => {
+  function reference(value: unknown): Result<ParsedCheckIn, CheckInParseError> {
+    const base = OtherCheckIn.safeParse(value);
+    if (!base.success) return { ok: false, error: { code: "checkin.not-a-message", detail: "a check-in message is a dictionary with a MessageType string" } };
+    for (const key of ["UDID", "EnrollmentID"] as const) {
+      const id = base.data[key];
+      if (typeof id === "string" && id.length > checkInIdentifierMaxLength) {
+        return { ok: false, error: { code: "checkin.invalid", detail: `${base.data.MessageType}: ${key} is longer than ${checkInIdentifierMaxLength} characters` } };
+      }
+    }
+    if (!knownCheckInMessageTypes.some((t) => t === base.data.MessageType)) return { ok: true, value: { known: false, message: base.data } };
+    const message = CheckInMessage.safeParse(value);
+    if (!message.success) {
+      const detail = message.error.issues.map((i) => `${i.path.map(String).join(".") || "(root)"}: ${i.message}`).join("; ");
+      return { ok: false, error: { code: "checkin.invalid", detail: `${base.data.MessageType}: ${detail}` } };
+    }
+    return { ok: true, value: { known: true, message: message.data } };
+  }
+
+  const id = fc.oneof(fc.constantFrom("", "x", enrollmentID, "a".repeat(checkInIdentifierMaxLength), "a".repeat(checkInIdentifierMaxLength + 1)), fc.integer(), fc.constant(token));
+  const field = fc.oneof({ weight: 4, arbitrary: fc.constantFrom("", "m", topic) }, fc.integer(), fc.boolean(), fc.constant(token), fc.constant(["x"]));
+  const message = fc.record(
+    {
+      MessageType: fc.oneof(fc.constantFrom(...knownCheckInMessageTypes, "DeclarativeManagement", "GetToken", ""), fc.integer(), fc.constant(token)),
+      Topic: field,
+      UDID: id,
+      EnrollmentID: id,
+      EnrollmentUserID: field,
+      PushMagic: field,
+      Token: field,
+      UnlockToken: field,
+      UserID: field,
+      DigestResponse: field,
+      AwaitingConfiguration: field,
+      FutureKey: field,
+    },
+    { requiredKeys: [] },
+  );
+  // The example messages above, as they are or with one key changed or added.
+  const nearValid = fc.tuple(fc.constantFrom(...vectors.map(([, m]) => m)), fc.option(fc.tuple(fc.constantFrom("MessageType", "Topic", "UDID", "EnrollmentID", "PushMagic", "Token", "FutureKey"), fc.oneof(id, field)))).map(
+    ([m, change]) => (change === null ? m : { ...m, [change[0]]: change[1] }),
+  );
+  const value = fc.oneof({ weight: 4, arbitrary: message }, { weight: 4, arbitrary: nearValid }, fc.constant(null), fc.constant("TokenUpdate"), fc.constant([{ MessageType: "TokenUpdate" }]), fc.constant(token));
+
+  it("on generated values: the same result, value or refusal and its detail", () => {
+    let known = 0;
+    let other = 0;
+    let refused = 0;
+    fc.assert(
+      fc.property(value, (v) => {
+        const r = readCheckInMessage(v);
+        expect(r).toEqual(reference(v));
+        if (!r.ok) refused++;
+        else if (r.value.known) known++;
+        else other++;
+      }),
+      { numRuns: 3000 },
+    );
+    // Every branch is reached.
+    expect([known > 30, other > 30, refused > 300]).toEqual([true, true, true]);
+  });
+
+  it("on the TokenUpdate bench/checkin.ts sends, and on one with too long a UDID", () => {
+    const sent = { MessageType: "TokenUpdate", Topic: topic, EnrollmentID: enrollmentID, PushMagic: "8A5C0352-325B-43DE-80AF-65D0CF094B5C", Token: token };
+    expect(readCheckInMessage(sent)).toEqual({ ok: true, value: { known: true, message: sent } });
+    const long = { ...sent, UDID: "u".repeat(checkInIdentifierMaxLength + 1) };
+    expect(readCheckInMessage(long)).toEqual(reference(long));
+    expect(readCheckInMessage(long)).toEqual({ ok: false, error: { code: "checkin.invalid", detail: `TokenUpdate: UDID is longer than ${checkInIdentifierMaxLength} characters` } });
   });
 });
 

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import fc from "fast-check";
 import * as plistLib from "plist";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { parseSignedData } from "../../spec/cms.ts";
@@ -305,6 +306,80 @@ describe("parsePlist reads XML as XML 1.0 has it", () => {
     const started = performance.now();
     expect(parsePlist(accepted)).toEqual({ ok: true, value: { k: "v&" } });
     expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
+
+// spec/plist.ts reads a flat dictionary in Apple's layout (what check-ins are) on a fast path that
+// checks each character itself instead of scanning the whole text first. A comment right after the
+// prolog keeps a document off that path and changes nothing else it means, so the same document
+// read both ways must give the same value, or be refused with the same code (details give
+// positions, 7 characters apart).
+describe("the flat Apple-layout fast path reads what the general path reads", () => {
+  const prolog = '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">';
+  const offFastPath = (doc: string): string => {
+    const bom = doc.startsWith("\uFEFF") ? "\uFEFF" : "";
+    return doc.startsWith(prolog, bom.length) ? `${bom}${prolog}<!---->${doc.slice(bom.length + prolog.length)}` : doc;
+  };
+  const outcome = (input: Uint8Array | string) => {
+    const r = parsePlist(input);
+    return r.ok ? r : r.error.code;
+  };
+  // What the fast path matches literally or leaves to the general path.
+  const text = fc.string({
+    unit: fc.oneof(
+      { weight: 8, arbitrary: fc.constantFrom("a", "Z", "0", " ", "-", ":", "/", "=", '"', "\t", "\n") },
+      { weight: 3, arbitrary: fc.constantFrom("<", ">", "&", "]]>", "\r", "\r\n", "&amp;", "é", "\u2028", "\uD7FF", "\uE000", "😀", "\uFFFD") },
+      { weight: 1, arbitrary: fc.constantFrom("\u0001", "\u001F", "\uFFFE", "\uD800", "\uDFFF") },
+    ),
+    maxLength: 10,
+  });
+  const flatValue: fc.Arbitrary<PlistValue> = fc.oneof(text, fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.date({ noInvalidDate: true }), fc.uint8Array({ maxLength: 20 }));
+  const flatDict = fc.dictionary(fc.oneof({ weight: 9, arbitrary: text }, { weight: 1, arbitrary: fc.constant("__proto__") }), flatValue, { maxKeys: 6, noNullPrototype: true });
+  const snippets = [
+    "<", ">", "X", " ", "\t", "\r", "\r\n", "/", "=", '"', "&amp;", "&#65;", "&#0;", "&x;", "]]>", "\u0001", "\uFFFE", "\uD800", "😀", "\uFEFF",
+    "<!---->", "<![CDATA[x]]>", "<string>", "</string>", "<string/>", "<true/>", "<false/>", "<true></true>", "<key>k</key>", "</key >", "</dict>", "<dict>", "<dict/>", "</plist>", "<null/>",
+    "<integer>1</integer>", "<date>2020-02-30T00:00:00Z</date>", "<data>A</data>", '<string a="1">',
+  ];
+  const unit = fc.noBias(fc.integer({ min: 0, max: 999_999 })).map((n) => n / 1_000_000);
+  // Half the edits at a tag's "<" or ">", where the fast path's checks are.
+  const edit = fc.tuple(fc.constantFrom("insert", "replace", "delete"), fc.boolean(), unit, fc.oneof(fc.constantFrom("X", " ", "<", ">", "/"), fc.constantFrom(...snippets)));
+  const position = (doc: string, atTag: boolean, at: number): number => {
+    if (!atTag) return Math.floor(at * (doc.length + 1));
+    const tags = [...doc.matchAll(/[<>]/g)].map((m) => m.index);
+    return tags[Math.floor(at * tags.length)] ?? 0;
+  };
+
+  it("gives the same value or the same refusal on generated flat documents and their mutations", () => {
+    const tally = { fastAccepted: 0, refused: 0 };
+    fc.assert(
+      fc.property(flatDict, fc.array(edit, { maxLength: 2 }), fc.boolean(), (dict, edits, asBytes) => {
+        let doc = buildPlist(dict);
+        for (const [kind, atTag, at, snippet] of edits) {
+          const i = position(doc, atTag, at);
+          doc = doc.slice(0, i) + (kind === "delete" ? "" : snippet) + doc.slice(kind === "insert" ? i : i + 1);
+        }
+        const input = (xml: string) => (asBytes ? new TextEncoder().encode(xml) : xml);
+        const fast = outcome(input(doc));
+        expect(fast).toEqual(outcome(input(offFastPath(doc))));
+        if (typeof fast === "string") tally.refused++;
+        else if (edits.length === 0) tally.fastAccepted++;
+      }),
+      { numRuns: 1500 },
+    );
+    // Both sides are reached: buildPlist's own documents (on the fast path), and refusals.
+    expect(tally.fastAccepted).toBeGreaterThan(100);
+    expect(tally.refused).toBeGreaterThan(300);
+  });
+
+  it("leaves text where a start tag should be to the general path, which refuses it", () => {
+    const doc = buildPlist({ a: "hello" }).replace("<string>", "Xstring>");
+    expect(parsePlist(doc)).toEqual({ ok: false, error: { code: "plist.invalid", detail: expect.stringMatching(/^text inside <dict>/) } });
+  });
+
+  it("refuses a character XML forbids in a key or value, and reads the rest as the general path does", () => {
+    expect(codeOf(buildPlist({ a: "x" }).replace(">x<", ">\u0001<"))).toBe("plist.invalid");
+    expect(codeOf(buildPlist({ a: "x" }).replace(">a<", ">\uFFFE<"))).toBe("plist.invalid");
+    expect(parsePlist(buildPlist({ "k&<": "😀 a]]b\r\n", n: 7 }))).toEqual({ ok: true, value: { "k&<": "😀 a]]b\r\n", n: 7 } });
   });
 });
 
