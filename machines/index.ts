@@ -5,3 +5,4 @@ export * from "./device.machine.ts";
 export * from "./server.machine.ts";
 export * from "./server-store.ts";
 export * from "./server-step.ts";
+export * from "./frozen.ts";

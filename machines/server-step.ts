@@ -14,6 +14,7 @@
 // may differ: the replayed guards judge them.
 import { createActor, type ActorScope } from "xstate";
 import type { z } from "zod";
+import { deepFreeze, frozenCopy, isDeepFrozen } from "./frozen.ts";
 import { EnrollmentRecord, toRecord } from "./server-store.ts";
 import { serverMachine, type ServerContext, type ServerEvent } from "./server.machine.ts";
 
@@ -82,6 +83,9 @@ const scope: ActorScope<ServerSnapshot, ServerEvent> = {
   actionExecutor: () => void deferred++,
 };
 
+/** Parsed stored records by the deep-frozen value they were parsed from (see readEnrollmentRecord). */
+const parsedRecords = new WeakMap<object, EnrollmentRecord>();
+
 /** The last step computed from each deep-frozen context (a context is stored with its state). */
 const remembered = new WeakMap<object, Remembered>();
 
@@ -90,11 +94,35 @@ const remembered = new WeakMap<object, Remembered>();
  * action (the caller then runs an actor, as for sign-in and profile building).
  */
 export function stepWithoutActors(state: string, context: ServerContext, event: ServerEvent): Step | null {
+  // Only check-ins come again with the same facts; any other event (a refresh's new token, an
+  // invalidation) is stepped once, without the bookkeeping a replay needs.
+  if (event.type !== "CHECK_IN") return plainStep(state, context, event);
   const known = remembered.get(context);
   if (known !== undefined && replays(known, state, context, event)) return known.answer;
   const step = computeStep(state, context, event);
   if (isDeepFrozen(context)) remembered.set(context, step);
   return step.answer;
+}
+
+/** The step of an event that is not remembered: the machine's transition and the frozen answer. */
+function plainStep(state: string, context: ServerContext, event: ServerEvent): Step | null {
+  deferred = 0;
+  const next = machine.transition(machine.resolveState({ value: state, context }), event, scope);
+  if (deferred > 0 || next.hasTag("busy") || Object.keys(next.children).length > 0) return null;
+  return frozenAnswer(next);
+}
+
+// Handed out to the caller (and, when remembered, again on every replay): a frozen copy, so nobody
+// can change it for the next caller (and nothing the event or the machine holds gets frozen).
+function frozenAnswer(next: ServerSnapshot): Step {
+  const nextState = String(next.value);
+  const nextContext = frozenCopy(next.context);
+  const record = deepFreeze(toRecord(nextState, nextContext));
+  // Built here from the machine's typed context, and unchangeable: when a store hands this very
+  // object back (the memory store, the enrollment cache), it needs no parse. Records read from a
+  // database are other objects, and are parsed.
+  parsedRecords.set(record, record);
+  return { state: nextState, context: nextContext, record };
 }
 
 /** Whether `known` is what stepping `event` from (state, context) computes (see the top of this file). */
@@ -148,16 +176,8 @@ function computeStep(state: string, context: ServerContext, event: ServerEvent):
   }
   if (whole) for (const key of Reflect.ownKeys(event)) outside(key, true);
   if (deferred > 0 || next.hasTag("busy") || Object.keys(next.children).length > 0) return { state, read: [...read.values()], guards, answer: null };
-  // Handed out again on every replay: a frozen copy, so nobody can change it for the next caller
-  // (and nothing the event or the machine holds gets frozen).
-  const nextState = String(next.value);
-  const nextContext = deepFreeze(structuredClone(next.context));
-  const answer: Step = { state: nextState, context: nextContext, record: deepFreeze(toRecord(nextState, nextContext)) };
-  return { state, read: [...read.values()], guards, answer };
+  return { state, read: [...read.values()], guards, answer: frozenAnswer(next) };
 }
-
-/** Parsed stored records by the deep-frozen value they were parsed from (see readEnrollmentRecord). */
-const parsedRecords = new WeakMap<object, EnrollmentRecord>();
 
 /**
  * `EnrollmentRecord.safeParse(found)`, remembered for a deep-frozen `found` (the enrollment cache
@@ -194,28 +214,3 @@ function plainEqual(a: unknown, b: unknown): boolean {
   return true;
 }
 
-/** Whether `value` and everything it holds is frozen (so it can never change). */
-function isDeepFrozen(value: unknown): boolean {
-  if (typeof value !== "object" || value === null) return typeof value !== "function";
-  if (!Object.isFrozen(value)) return false;
-  for (const key of Reflect.ownKeys(value)) if (!isDeepFrozen(Reflect.get(value, key))) return false;
-  return true;
-}
-
-/** Freezes `value` and everything it holds; returns it. */
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null) {
-    Object.freeze(value);
-    for (const key of Reflect.ownKeys(value)) deepFreeze(Reflect.get(value, key));
-  }
-  return value;
-}
-
-/** A deep-frozen copy of a JSON-like value (what an event holds). */
-function frozenCopy(value: unknown): unknown {
-  if (typeof value !== "object" || value === null) return value;
-  if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy));
-  const copy: Record<string | symbol, unknown> = {};
-  for (const key of Reflect.ownKeys(value)) copy[key] = frozenCopy(Reflect.get(value, key));
-  return Object.freeze(copy);
-}

@@ -1,15 +1,31 @@
 // Tokens, hashes and comparisons. Randomness is injected so tests can be repeatable; the default is
-// the platform's CSPRNG (WebCrypto, the same on Node and Deno).
+// the platform's CSPRNG (node:crypto, the same on Node and Deno).
+import { Buffer } from "node:buffer";
 import * as nodeCrypto from "node:crypto";
 
 export type RandomBytes = (length: number) => Uint8Array;
 
-export const secureRandomBytes: RandomBytes = (length) => crypto.getRandomValues(new Uint8Array(length));
+// The CSPRNG is asked for a pool at a time: each call costs microseconds whatever its length (Node's
+// WebCrypto getRandomValues more), and a token endpoint answer needs three tokens. Bytes are handed
+// out once, copied, and wiped from the pool (as node:crypto's randomUUID keeps its own cache).
+const randomPoolBytes = 4096;
+let randomPool = new Uint8Array(0);
+let randomPoolUsed = 0;
+
+export const secureRandomBytes: RandomBytes = (length) => {
+  if (length > randomPoolBytes / 4) return nodeCrypto.randomFillSync(new Uint8Array(length));
+  if (randomPoolUsed + length > randomPool.length) {
+    randomPool = nodeCrypto.randomFillSync(new Uint8Array(randomPoolBytes));
+    randomPoolUsed = 0;
+  }
+  const bytes = randomPool.slice(randomPoolUsed, randomPoolUsed + length);
+  randomPool.fill(0, randomPoolUsed, randomPoolUsed + length);
+  randomPoolUsed += length;
+  return bytes;
+};
 
 export function base64url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64url");
 }
 
 /** An opaque token or reference of 256 random bits (at least 128 are required). */

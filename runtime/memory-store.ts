@@ -1,23 +1,27 @@
 // An in-memory EnrollmentStore: the reference backend for tests and the in-process demo.
-// Records are kept as JSON text so a caller can never alias stored state; one queue serializes
-// transactions, which is what "atomic per enrollment" means for a single process.
-import { lookupTokenHash, type EnrollmentLocator, type EnrollmentRecord, type EnrollmentStore, type TransactOptions } from "../machines/index.ts";
+// Records are kept deep-frozen, copied through JSON when they arrive mutable, so a caller can never
+// alias stored state and the store holds only what a database would (JSON); a frozen record — a
+// step's answer (machines/server-step.ts) — is kept as it is, and handed out as it is: no copy in or
+// out on the token endpoint's path. One queue serializes transactions, which is what "atomic per
+// enrollment" means for a single process.
+import { deepFreeze, isDeepFrozen, lookupTokenHash, type EnrollmentLocator, type EnrollmentRecord, type EnrollmentStore, type TransactOptions } from "../machines/index.ts";
 
 export class MemoryEnrollmentStore implements EnrollmentStore {
-  readonly #records = new Map<string, string>();
+  /** Each enrollment as `work` finds it: unknown until parsed, as a database's row would be. */
+  readonly #records = new Map<string, unknown>();
   readonly #index = new Map<string, string>();
+  /** The lookup keys each enrollment holds in #index, so that a write drops only its own. */
+  readonly #keys = new Map<string, readonly string[]>();
   #queue: Promise<unknown> = Promise.resolve();
 
   transact<T>(
     locators: readonly EnrollmentLocator[],
     work: (found: unknown) => Promise<{ readonly save: EnrollmentRecord | null; readonly result: T }>,
-    // Every call runs on the stored record already: an optimistic one needs nothing else.
     _options?: TransactOptions,
   ): Promise<T> {
     const run = this.#queue.then(async () => {
       const id = this.#find(locators);
-      const text = id === undefined ? undefined : this.#records.get(id);
-      const found: unknown = text === undefined ? null : JSON.parse(text);
+      const found = id === undefined ? null : (this.#records.get(id) ?? null);
       const { save, result } = await work(found);
       if (save !== null) this.#put(save);
       return result;
@@ -39,15 +43,17 @@ export class MemoryEnrollmentStore implements EnrollmentStore {
     return undefined;
   }
 
-  #put(record: EnrollmentRecord): void {
-    const { id } = record.context;
-    for (const [key, owner] of this.#index) if (owner === id) this.#index.delete(key);
-    this.#records.set(id, JSON.stringify(record));
-    this.#index.set(keyOf({ by: "device-key", deviceKey: record.context.deviceKey }), id);
-    const tokenHash = lookupTokenHash(record.context);
-    if (tokenHash !== null) this.#index.set(keyOf({ by: "token-hash", tokenHash }), id);
-    if (record.context.enrollmentId !== null) this.#index.set(keyOf({ by: "enrollment-id", enrollmentId: record.context.enrollmentId }), id);
-    if (record.context.identityFingerprint !== null) this.#index.set(keyOf({ by: "identity", fingerprint: record.context.identityFingerprint }), id);
+  #put(save: EnrollmentRecord): void {
+    const { id } = save.context;
+    for (const key of this.#keys.get(id) ?? []) if (this.#index.get(key) === id) this.#index.delete(key);
+    this.#records.set(id, isDeepFrozen(save) ? save : deepFreeze(JSON.parse(JSON.stringify(save))));
+    const keys = [keyOf({ by: "device-key", deviceKey: save.context.deviceKey })];
+    const tokenHash = lookupTokenHash(save.context);
+    if (tokenHash !== null) keys.push(keyOf({ by: "token-hash", tokenHash }));
+    if (save.context.enrollmentId !== null) keys.push(keyOf({ by: "enrollment-id", enrollmentId: save.context.enrollmentId }));
+    if (save.context.identityFingerprint !== null) keys.push(keyOf({ by: "identity", fingerprint: save.context.identityFingerprint }));
+    for (const key of keys) this.#index.set(key, id);
+    this.#keys.set(id, keys);
   }
 }
 

@@ -67,7 +67,15 @@ export interface OAuth2Server extends OAuth2Endpoints {
 const formMaxBytes = 16 * 1024;
 
 
-type FormRead = { readonly ok: true; readonly text: string; readonly pairs: [string, string][] } | { readonly ok: false; readonly code: "request.too-large" | "request.invalid"; readonly detail: string };
+type FormRead = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly code: "request.too-large" | "request.invalid"; readonly detail: string };
+
+/** A form's fields in order; the token endpoint reads the text itself (parseTokenRequestForm). */
+function formPairs(text: string): [string, string][] {
+  return [...new URLSearchParams(text)];
+}
+
+// Stateless between calls (no streaming): one for all.
+const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** An application/x-www-form-urlencoded body, size-limited while it streams (RFC 6749 §3.2). */
 async function readForm(request: Request): Promise<FormRead> {
@@ -78,11 +86,11 @@ async function readForm(request: Request): Promise<FormRead> {
   const bytes = read.bytes ?? new Uint8Array();
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    text = utf8.decode(bytes);
   } catch {
     return { ok: false, code: "request.invalid", detail: "the body is not UTF-8" };
   }
-  return { ok: true, text, pairs: [...new URLSearchParams(text)] };
+  return { ok: true, text };
 }
 
 function queryPairs(request: Request): [string, string][] {
@@ -216,11 +224,12 @@ export function createOAuth2Server(hostOf: () => ServerHost, options: OAuth2Serv
   async function authorizeSubmit(request: Request): Promise<Response> {
     const form = await readForm(request);
     if (!form.ok) return errorPage(form.code, form.detail);
-    const read = checkRequest(form.pairs);
+    const pairs = formPairs(form.text);
+    const read = checkRequest(pairs);
     if (!read.ok) return read.response;
     const { checked } = read;
     const fields: Record<string, string> = {};
-    for (const [name, value] of form.pairs) if ((name === "csrf" || name === "action" || name === "username" || name === "password") && !(name in fields)) fields[name] = value;
+    for (const [name, value] of pairs) if ((name === "csrf" || name === "action" || name === "username" || name === "password") && !(name in fields)) fields[name] = value;
     const submission = SignInSubmission.safeParse(fields);
     if (!submission.success) return errorPage("request.invalid", "the sign-in form is incomplete");
     const at = now();
@@ -394,7 +403,7 @@ export function createOAuth2Server(hostOf: () => ServerHost, options: OAuth2Serv
     const form = await readForm(request);
     if (!form.ok) return tokenError("oauth2.invalid-request", form.detail);
     const fields: Record<string, string> = {};
-    for (const [name, value] of form.pairs) {
+    for (const [name, value] of formPairs(form.text)) {
       if (name in fields) return tokenError("oauth2.invalid-request", `${name} is repeated`);
       if (value !== "") fields[name] = value;
     }

@@ -23,7 +23,7 @@
 // remember what it computed from it (machines/server-step.ts) until it changes.
 import type { Kysely } from "kysely";
 import { z } from "zod";
-import { EnrollmentRecord, lookupTokenHash, type EnrollmentLocator, type TransactOptions } from "../../machines/index.ts";
+import { deepFreeze, EnrollmentRecord, isDeepFrozen, lookupTokenHash, type EnrollmentLocator, type TransactOptions } from "../../machines/index.ts";
 import { UntrustedRecordError, type EnrollmentFilter, type Enrollments, type StoredEnrollment } from "./roles.ts";
 import type { Database } from "./schema.ts";
 
@@ -305,14 +305,6 @@ function unchanged(entry: Entry, save: EnrollmentRecord): boolean {
   return true;
 }
 
-/** Whether a value and everything it holds is frozen. */
-function isDeepFrozen(value: unknown): boolean {
-  if (typeof value !== "object" || value === null) return true;
-  if (!Object.isFrozen(value)) return false;
-  for (const key of Reflect.ownKeys(value)) if (!isDeepFrozen(Reflect.get(value, key))) return false;
-  return true;
-}
-
 type LookupKind = Exclude<EnrollmentLocator["by"], "id">;
 type LookupKey = readonly [LookupKind, string];
 
@@ -356,15 +348,6 @@ function names(locator: EnrollmentLocator, record: EnrollmentRecord): boolean {
     case "identity":
       return context.identityFingerprint === locator.fingerprint;
   }
-}
-
-/** Freezes a value and everything it holds; returns it. */
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null) {
-    Object.freeze(value);
-    for (const key of Reflect.ownKeys(value)) deepFreeze(Reflect.get(value, key));
-  }
-  return value;
 }
 
 /** Whether two JSON values are equal (objects whatever their key order); no allocation, unlike comparing their text. */

@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { transition } from "xstate";
-import { EnrollmentRecord, readEnrollmentRecord, serverMachine, stepWithoutActors, toRecord, type ServerContext, type ServerEvent } from "../../machines/index.ts";
+import { deepFreeze, EnrollmentRecord, readEnrollmentRecord, serverMachine, stepWithoutActors, toRecord, type ServerContext, type ServerEvent } from "../../machines/index.ts";
 import { checkInFacts, serverDone, serverInput, serverStart, testProfile, type ServerSnapshot } from "../support/drive.ts";
 import { alice } from "../support/fixtures.ts";
 
@@ -60,13 +60,6 @@ function walk(events: readonly ServerEvent[]): ServerSnapshot {
 
 const reached = new Set<string>();
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null) {
-    Object.freeze(value);
-    for (const key of Reflect.ownKeys(value)) deepFreeze(Reflect.get(value, key));
-  }
-  return value;
-}
 
 /** A run of events from one snapshot: each the one before with only its clock moved (a device checking in again), or a new one. */
 const runArb = fc.array(fc.tuple(fc.boolean(), eventArb, fc.constantFrom(0, 1, 4_999, 5_000, 1_000_000)), { minLength: 1, maxLength: 8 }).map((steps) => {
@@ -91,6 +84,11 @@ describe("stepWithoutActors", () => {
         if (stepped !== null) {
           expect(stepped.state).toBe(String(expected.value));
           expect(stepped.context).toEqual(expected.context);
+          // A store that hands the step's record back gets it unparsed (readEnrollmentRecord): it
+          // must be what parsing it would give.
+          const parsed = EnrollmentRecord.safeParse(structuredClone(stepped.record));
+          expect(parsed.success && parsed.data).toEqual(stepped.record);
+          expect(readEnrollmentRecord(stepped.record).data).toBe(stepped.record);
         }
       }),
       { numRuns: 3_000 },
