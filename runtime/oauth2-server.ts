@@ -27,7 +27,7 @@ import {
 import type { ServerContext, ServerEvent } from "../machines/index.ts";
 import { runEnrollmentEvent, type OAuth2Endpoints, type ServerHost } from "../generated/server.generated.ts";
 import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
-import { base64url, newToken, type RandomBytes } from "./crypto.ts";
+import { base64url, hashTokenNow, newToken, type RandomBytes } from "./crypto.ts";
 import { readCappedRequest } from "./capped-body.ts";
 import { pageHeaders } from "./sign-in-page.ts";
 import type { AuthorizationCodeRecord, OAuthStore, RefreshFamilyRecord } from "./storage/roles.ts";
@@ -256,7 +256,7 @@ export function createOAuth2Server(hostOf: () => ServerHost, options: OAuth2Serv
     const at = now();
     const { username, csrfValid } = credentials;
     const accessToken = newToken(random);
-    const accessTokenHash = await hostOf().hashToken(accessToken);
+    const accessTokenHash = hashTokenNow(accessToken);
     const accessTokenExpiresAt = at + options.accessTokenLifetimeMs;
     const enrollment = await run(checked.enrollmentRef, {
       type: "SIGN_IN",
@@ -321,7 +321,7 @@ export function createOAuth2Server(hostOf: () => ServerHost, options: OAuth2Serv
     if (!options.clients.some((c) => c.id === request.client_id)) return tokenError("oauth2.invalid-client", "client_id names no registered client");
     if (request.code_verifier !== undefined && !isCodeVerifier(request.code_verifier)) return tokenError("oauth2.invalid-request", "code_verifier is not 43 to 128 unreserved characters");
     const at = now();
-    const codeHash = await hostOf().hashToken(request.code);
+    const codeHash = hashTokenNow(request.code);
     const redeemed = await store.redeemCode(codeHash, at);
     if (redeemed === null) return tokenError("oauth2.invalid-grant", "the authorization code is not known");
     const { code } = redeemed;
@@ -350,7 +350,7 @@ export function createOAuth2Server(hostOf: () => ServerHost, options: OAuth2Serv
       expiresAt: at + options.refreshTokenLifetimeMs,
       revokedAt: null,
     };
-    await store.createFamily(family, await hostOf().hashToken(refreshToken));
+    await store.createFamily(family, hashTokenNow(refreshToken));
     await audit({ actor: code.userIdentifier, action: "oauth2.token-issued", subject: code.enrollmentRef, detail: { clientId: code.clientId, grant: "authorization_code" } });
     return tokenAnswer({ accessToken, expiresAt: code.accessTokenExpiresAt, refreshToken, scope: code.scope });
   }
@@ -358,7 +358,7 @@ export function createOAuth2Server(hostOf: () => ServerHost, options: OAuth2Serv
   async function refreshTokenGrant(request: Extract<TokenRequest, { grant_type: "refresh_token" }>): Promise<Response> {
     if (request.client_id !== undefined && !options.clients.some((c) => c.id === request.client_id)) return tokenError("oauth2.invalid-client", "client_id names no registered client");
     const at = now();
-    const usedHash = await hostOf().hashToken(request.refresh_token);
+    const usedHash = hashTokenNow(request.refresh_token);
     const found = await store.findRefreshToken(usedHash);
     if (found === null) return tokenError("oauth2.invalid-grant", "the refresh token is not known");
     const { family } = found;
@@ -371,10 +371,10 @@ export function createOAuth2Server(hostOf: () => ServerHost, options: OAuth2Serv
     }
     if (at >= family.expiresAt) return tokenError("oauth2.invalid-grant", "the refresh token has expired");
     const accessToken = newToken(random);
-    const accessTokenHash = await hostOf().hashToken(accessToken);
+    const accessTokenHash = hashTokenNow(accessToken);
     const accessTokenExpiresAt = at + options.accessTokenLifetimeMs;
     const refreshToken = newToken(random);
-    const rotated = await store.rotateRefreshToken(usedHash, { refreshTokenHash: await hostOf().hashToken(refreshToken), accessTokenHash, expiresAt: at + options.refreshTokenLifetimeMs }, at);
+    const rotated = await store.rotateRefreshToken(usedHash, { refreshTokenHash: hashTokenNow(refreshToken), accessTokenHash, expiresAt: at + options.refreshTokenLifetimeMs }, at);
     if (!rotated) {
       // Another request rotated the same token first: the same reuse, seen from the other side.
       await revokeFamily(family, "refresh token reused concurrently");
