@@ -59,6 +59,11 @@ export function hashTokenNow(token: string): string {
   return oneShotHash !== undefined ? oneShotHash("sha256", token, "base64url") : nodeCrypto.createHash("sha256").update(token, "utf8").digest("base64url");
 }
 
+/** SHA-256 of a text's UTF-8, as bytes, synchronously (one-shot where node:crypto has it). */
+export function sha256Bytes(text: string): Buffer {
+  return oneShotHash !== undefined ? oneShotHash("sha256", text, "buffer") : nodeCrypto.createHash("sha256").update(text, "utf8").digest();
+}
+
 /** Compares two secrets in time that depends only on their lengths. */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   let diff = a.length ^ b.length;

@@ -13,21 +13,32 @@ export class MemoryEnrollmentStore implements EnrollmentStore {
   /** The lookup keys each enrollment holds in #index, so that a write drops only its own. */
   readonly #keys = new Map<string, readonly string[]>();
   #queue: Promise<unknown> = Promise.resolve();
+  /** Transactions started or queued and not yet settled. */
+  #inFlight = 0;
 
   transact<T>(
     locators: readonly EnrollmentLocator[],
     work: (found: unknown) => Promise<{ readonly save: EnrollmentRecord | null; readonly result: T }>,
     _options?: TransactOptions,
   ): Promise<T> {
-    const run = this.#queue.then(async () => {
-      const id = this.#find(locators);
-      const found = id === undefined ? null : (this.#records.get(id) ?? null);
-      const { save, result } = await work(found);
-      if (save !== null) this.#put(save);
-      return result;
-    });
-    this.#queue = run.catch(() => undefined);
+    // Idle, a transaction starts at once; otherwise after the last one queued (a turn of the event
+    // loop fewer on the token endpoint, where one runs per refresh).
+    const idle = this.#inFlight === 0;
+    this.#inFlight++;
+    const run = idle ? this.#run(locators, work) : this.#queue.then(() => this.#run(locators, work));
+    this.#queue = run.then(
+      () => void this.#inFlight--,
+      () => void this.#inFlight--,
+    );
     return run;
+  }
+
+  async #run<T>(locators: readonly EnrollmentLocator[], work: (found: unknown) => Promise<{ readonly save: EnrollmentRecord | null; readonly result: T }>): Promise<T> {
+    const id = this.#find(locators);
+    const found = id === undefined ? null : (this.#records.get(id) ?? null);
+    const { save, result } = await work(found);
+    if (save !== null) this.#put(save);
+    return result;
   }
 
   /** How many enrollments are stored (for tests and the demo). */

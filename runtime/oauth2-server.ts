@@ -26,8 +26,8 @@ import {
 } from "../spec/index.ts";
 import type { ServerContext, ServerEvent } from "../machines/index.ts";
 import { runEnrollmentEvent, type OAuth2Endpoints, type ServerHost } from "../generated/server.generated.ts";
-import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
-import { base64url, hashTokenNow, newToken, type RandomBytes } from "./crypto.ts";
+import { createCipheriv, createDecipheriv } from "node:crypto";
+import { base64url, hashTokenNow, newToken, sha256Bytes, type RandomBytes } from "./crypto.ts";
 import { readCappedRequest } from "./capped-body.ts";
 import { pageHeaders } from "./sign-in-page.ts";
 import type { AuthorizationCodeRecord, OAuthStore, RefreshFamilyRecord } from "./storage/roles.ts";
@@ -114,14 +114,15 @@ function tokenError(code: OAuthErrorCode, description?: string): Response {
 
 /** BASE64URL(SHA-256(verifier)): what an S256 code_challenge is (RFC 7636 §4.2). */
 function s256(verifier: string): string {
-  return createHash("sha256").update(verifier, "utf8").digest("base64url");
+  // The same computation as a token's hash.
+  return hashTokenNow(verifier);
 }
 
 // The access token a code stands for is sealed (AES-256-GCM) under a key derived from the code: the
 // database holds nothing a reader could use, and only the code's holder can open it. node:crypto,
 // synchronous: WebCrypto's queued jobs cost a turn of the event loop each on the token endpoint.
 function sealKey(code: string): Buffer {
-  return createHash("sha256").update("adenroll oauth2 code seal\u0000", "utf8").update(code, "utf8").digest();
+  return sha256Bytes(`adenroll oauth2 code seal\u0000${code}`);
 }
 
 function seal(code: string, token: string, context: string, random: RandomBytes): string {

@@ -251,6 +251,25 @@ export function enrollmentTransactionCases(fixture: Fixture<{ readonly enrollmen
     expect([...seen].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i));
   });
 
+  test("a transaction that fails does not hold up those queued behind it, and the store runs new ones once idle", async () => {
+    await put(store(), enrollment("queue", { tokenHash: "queue-token", tokenExpiresAt: 0 }));
+    const step = (fail: boolean) =>
+      store().transact([byId("queue")], async (found) => {
+        const record = EnrollmentRecord.parse(found);
+        await delay(2);
+        if (fail) throw new Error("this step fails");
+        const value = record.context.tokenExpiresAt ?? 0;
+        return { save: { ...record, context: { ...record.context, tokenExpiresAt: value + 1 } }, result: value };
+      });
+    const [first, failed, third] = await Promise.allSettled([step(false), step(true), step(false)]);
+    expect(first).toEqual({ status: "fulfilled", value: 0 });
+    expect(failed?.status).toBe("rejected");
+    expect(third).toEqual({ status: "fulfilled", value: 1 });
+    // Everything settled: the next one runs on what the others left.
+    expect(await step(false)).toBe(2);
+    expect((await find(store(), [byId("queue")]))?.context.tokenExpiresAt).toBe(3);
+  });
+
   test("concurrent creation of one device key yields one enrollment", async () => {
     const deviceKey = "device:contested";
     const outcomes = await Promise.all(
