@@ -14,7 +14,7 @@
 // requests at the same concurrency; reported: the median of the rounds, and the median (and range)
 // of the per-round paired throughput ratio adenroll ÷ oidc-provider.
 //
-//   node --import tsx bench/oauth2.bench.ts [--rounds 9 --requests 2000 --concurrency 16 --warmup 500] [--quick]
+//   node --import tsx bench/oauth2.bench.ts [--rounds 9 --requests 2000 --refresh-requests 6000 --concurrency 16 --warmup 500] [--quick]
 //   npm run bench -- --only oauth2
 import { fork } from "node:child_process";
 import { connect } from "node:net";
@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
   options: {
     rounds: { type: "string", default: "9" },
     requests: { type: "string", default: "2000" },
+    // Refresh chains need no codes minted between rounds, so their rounds can be longer (steadier).
+    "refresh-requests": { type: "string", default: "6000" },
     concurrency: { type: "string", default: "16" },
     warmup: { type: "string", default: "500" },
     quick: { type: "boolean", default: false },
@@ -38,9 +40,10 @@ const { values: args } = parseArgs({
 const quick = args.quick === true;
 const rounds = quick ? 1 : Number(args.rounds);
 const perRound = quick ? 300 : Number(args.requests);
+const refreshPerRound = quick ? 300 : Number(args["refresh-requests"]);
 const concurrency = Number(args.concurrency);
 const warmup = quick ? 100 : Number(args.warmup);
-for (const [name, value] of Object.entries({ rounds, perRound, concurrency, warmup })) {
+for (const [name, value] of Object.entries({ rounds, perRound, refreshPerRound, concurrency, warmup })) {
   if (!Number.isInteger(value) || value <= 0) throw new Error(`oauth2 bench: ${name} must be a positive integer`);
 }
 const servers: readonly BenchServer[] = ["adenroll", "oidc"];
@@ -163,7 +166,7 @@ const range = (xs: readonly number[]): string => `${Math.min(...xs).toFixed(2)}�
 const load = (): string => loadavg().map((x) => x.toFixed(2)).join(" ");
 
 console.log(`\nOAuth 2 token endpoint, adenroll vs oidc-provider — ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}; load average ${load()} at start`);
-console.log(`raw keep-alive sockets, concurrency ${concurrency}; ${rounds} round(s) of ${perRound} requests per server and grant after a warm-up of ${warmup}; codes minted before each round, untimed`);
+console.log(`raw keep-alive sockets, concurrency ${concurrency}; ${rounds} round(s) per server and grant after a warm-up of ${warmup}: ${perRound} code exchanges (codes minted before each round, untimed), ${refreshPerRound} refreshes`);
 
 // ---- authorization_code --------------------------------------------------------------------
 
@@ -186,7 +189,7 @@ const refreshSamples: Samples = { adenroll: [], oidc: [] };
 const started = (await ask({ chains: concurrency }, z.object({ chains: Tokens }))).chains;
 const chains: Record<BenchServer, string[]> = { adenroll: started.adenroll, oidc: started.oidc };
 for (let round = -1; round < rounds; round++) {
-  const perChain = Math.max(1, Math.round((round < 0 ? warmup : perRound) / concurrency));
+  const perChain = Math.max(1, Math.round((round < 0 ? warmup : refreshPerRound) / concurrency));
   const order = round % 2 === 0 ? servers : [...servers].reverse();
   for (const server of order) {
     const measured = await refreshChains(server, chains[server], perChain);
