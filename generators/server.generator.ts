@@ -520,13 +520,16 @@ function queryOf(request: Request): Record<string, string> {
   return query;
 }
 
-type Read<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ServerError };
+export type Read<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ServerError };
+
+/** What a body is read from: a Request, or a Response (runtime/capped-body.ts reads both through this). */
+export type BodySource = Pick<Request, "headers" | "body" | "arrayBuffer">;
 
 /**
  * Reads at most maxBytes of the body; a larger one is refused before it is read whole. A body that
  * breaks off (the client went away mid-request) is the request's fault: request.invalid, not internal.
  */
-async function readBody(request: Request, maxBytes: number): Promise<Read<Uint8Array>> {
+export async function readBody(request: BodySource, maxBytes: number): Promise<Read<Uint8Array>> {
   const length = request.headers.get("content-length");
   const declared = Number(length ?? "0");
   if (declared > maxBytes) return { ok: false, error: { code: "request.too-large", detail: \`at most \${maxBytes} bytes\` } };

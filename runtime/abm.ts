@@ -416,7 +416,9 @@ function parseJson(text: string): unknown {
 
 /** The body as text, refusing more than `limit` bytes. */
 async function readCappedText(response: Response, limit: number): Promise<string> {
-  const read = await readCapped(response.body, limit);
+  // An answer may come compressed: its Content-Length is not the length it decodes to, so it is
+  // read as it streams, never whole on the strength of that header.
+  const read = await readCapped({ headers: new Headers(), body: response.body, arrayBuffer: () => response.arrayBuffer() }, limit);
   if (!read.ok && read.reason === "too-large") throw new Error(`the answer is larger than ${limit} bytes`);
   if (!read.ok) throw new Error("the answer broke off before its end");
   return read.bytes === null ? "" : new TextDecoder().decode(read.bytes);

@@ -14,7 +14,7 @@
 //   POST   /tokens/revoke               { user } | { enrollment } → { revoked, skipped } (TOKEN_INVALIDATED: 401)
 //   GET    /audit?limit=                → { entries }
 import { Hono, type Context, type MiddlewareHandler } from "hono";
-import { readCappedRequest } from "./capped-body.ts";
+import { readCapped } from "./capped-body.ts";
 import { z } from "zod";
 import { serverErrors, type ServerErrorCode } from "../spec/index.ts";
 import { AdminError, type AdminService } from "./admin.ts";
@@ -146,7 +146,7 @@ export function mediaTypeOf(request: Request): string {
  * it streams), null when it has none; otherwise the problem to answer (413, or 400 when it broke off).
  */
 export async function readBodyBytes(request: Request, limit: number): Promise<Uint8Array | null | Response> {
-  const read = await readCappedRequest(request, limit);
+  const read = await readCapped(request, limit);
   if (read.ok) return read.bytes;
   return read.reason === "too-large" ? problem("request.too-large", `at most ${limit} bytes`) : problem("admin.invalid", "the request body broke off before its end");
 }

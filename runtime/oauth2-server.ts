@@ -28,7 +28,7 @@ import type { ServerContext, ServerEvent } from "../machines/index.ts";
 import { runEnrollmentEvent, type OAuth2Endpoints, type ServerHost } from "../generated/server.generated.ts";
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { base64url, hashTokenNow, newToken, sha256Bytes, type RandomBytes } from "./crypto.ts";
-import { readCappedRequest } from "./capped-body.ts";
+import { readCapped } from "./capped-body.ts";
 import { pageHeaders } from "./sign-in-page.ts";
 import type { AuthorizationCodeRecord, OAuthStore, RefreshFamilyRecord } from "./storage/roles.ts";
 
@@ -81,7 +81,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 async function readForm(request: Request): Promise<FormRead> {
   const type = (request.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase();
   if (type !== "application/x-www-form-urlencoded") return { ok: false, code: "request.invalid", detail: "expected content-type application/x-www-form-urlencoded" };
-  const read = await readCappedRequest(request, formMaxBytes);
+  const read = await readCapped(request, formMaxBytes);
   if (!read.ok) return read.reason === "too-large" ? { ok: false, code: "request.too-large", detail: `at most ${formMaxBytes} bytes` } : { ok: false, code: "request.invalid", detail: "the body broke off before its end" };
   const bytes = read.bytes ?? new Uint8Array();
   let text: string;
