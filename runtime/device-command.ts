@@ -19,7 +19,6 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { z } from "zod";
 import type { Fetch } from "../generated/client.generated.ts";
 import type { HttpAnswer, PendingMdmRequest } from "../machines/index.ts";
@@ -45,6 +44,7 @@ import { signInPerson, type Credentials } from "./person.ts";
 import { consoleIo, type Io } from "./serve.ts";
 import { issueDeviceIdentity, signEnrollBody } from "./test-device-ca.ts";
 import { fetchFailureOf, messageOf } from "./error-text.ts";
+import { commandFlags } from "./command-flags.ts";
 
 export const deviceUsage = `Usage: adenroll device --user USER@DOMAIN [--password PW | --password-stdin] [options]
 
@@ -108,41 +108,24 @@ export interface StayOptions {
 
 /** Runs `adenroll device` with its arguments; returns the exit code. */
 export async function runDeviceCommand(argv: readonly string[], io: Io = consoleIo, stdin: () => Promise<string> = readStdinLine): Promise<number> {
-  let flags;
-  try {
-    flags = parseArgs({
-      args: [...argv],
-      options: {
-        user: { type: "string" },
-        password: { type: "string" },
-        "password-stdin": { type: "boolean" },
-        server: { type: "string" },
-        "discovery-url": { type: "string" },
-        "model-family": { type: "string", default: "iPhone" },
-        data: { type: "string", default: defaultDataDir },
-        "device-ca": { type: "string" },
-        "enroll-body": { type: "string" },
-        stay: { type: "boolean" },
-        "mdm-origin": { type: "string" },
-        "poll-interval": { type: "string" },
-        "max-polls": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (error) {
-    io.err(`adenroll device: ${messageOf(error)}\n\n${deviceUsage}`);
-    return 2;
-  }
-  if (flags.help === true) {
-    io.out(deviceUsage);
-    return 0;
-  }
-  const usage = (message: string): number => {
-    io.err(`adenroll device: ${message}\n\n${deviceUsage}`);
-    return 2;
-  };
+  const parsed = commandFlags("device", deviceUsage, argv, {
+    user: { type: "string" },
+    password: { type: "string" },
+    "password-stdin": { type: "boolean" },
+    server: { type: "string" },
+    "discovery-url": { type: "string" },
+    "model-family": { type: "string", default: "iPhone" },
+    data: { type: "string", default: defaultDataDir },
+    "device-ca": { type: "string" },
+    "enroll-body": { type: "string" },
+    stay: { type: "boolean" },
+    "mdm-origin": { type: "string" },
+    "poll-interval": { type: "string" },
+    "max-polls": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, io);
+  if ("exit" in parsed) return parsed.exit;
+  const { values: flags, usage } = parsed;
   if (flags.user === undefined) return usage("--user is required");
   const family = ModelFamily.safeParse(flags["model-family"]);
   if (!family.success) return usage(`--model-family must be one of ${ModelFamily.options.join(", ")}`);

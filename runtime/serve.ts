@@ -5,7 +5,6 @@
 // (runtime/node.ts: @hono/node-server; runtime/deno.ts: Deno.serve), given as `listen`.
 import path from "node:path";
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { createAdenroll, type Logger } from "./app.ts";
 import { adminApiPrefix } from "./admin-api.ts";
 import { adminTokenFileName, loadOrCreateAdminToken, localAdminName } from "./admin-token.ts";
@@ -18,6 +17,7 @@ import { loadOrCreateIdentityCa } from "./identity-ca.ts";
 import { openStorage, type OpenedStorage } from "./storage/open-storage.ts";
 import { messageOf } from "./error-text.ts";
 import { upstreamMdm, upstreamUrlProblem } from "./proxy.ts";
+import { commandFlags } from "./command-flags.ts";
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 
@@ -76,31 +76,18 @@ const housekeepingKeepMs = 86_400_000;
  * after a clean stop, 1 when the server could not start, 2 for bad flags or a bad configuration.
  */
 export async function runServe(argv: readonly string[], listen: Listen, io: Io = consoleIo, stop?: Promise<void>): Promise<number> {
-  let flags;
-  try {
-    flags = parseArgs({
-      args: [...argv],
-      options: {
-        port: { type: "string", default: "8080" },
-        host: { type: "string", default: "127.0.0.1" },
-        config: { type: "string" },
-        database: { type: "string" },
-        data: { type: "string", default: defaultDataDir },
-        "public-url": { type: "string" },
-        upstream: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (error) {
-    io.err(`adenroll serve: ${messageOf(error)}\n\n${serveUsage}`);
-    return 2;
-  }
-  if (flags.help === true) {
-    io.out(serveUsage);
-    return 0;
-  }
+  const parsed = commandFlags("serve", serveUsage, argv, {
+    port: { type: "string", default: "8080" },
+    host: { type: "string", default: "127.0.0.1" },
+    config: { type: "string" },
+    database: { type: "string" },
+    data: { type: "string", default: defaultDataDir },
+    "public-url": { type: "string" },
+    upstream: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, io);
+  if ("exit" in parsed) return parsed.exit;
+  const { values: flags } = parsed;
   const port = Number(flags.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     io.err(`adenroll serve: --port must be a port number (0–65535), got ${JSON.stringify(flags.port)}`);

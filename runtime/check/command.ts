@@ -4,7 +4,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import process from "node:process";
-import { parseArgs } from "node:util";
 import type { Fetch } from "../../generated/client.generated.ts";
 import { ModelFamily, splitUserIdentifier, wellKnownPath } from "../../spec/index.ts";
 import { defaultDataDir, readTestDeviceCaFile, testDeviceCaFileName } from "../data-folder.ts";
@@ -13,6 +12,7 @@ import { messageOf } from "../error-text.ts";
 import { consoleIo, type Io } from "../serve.ts";
 import { htmlReport, jsonReport, mermaidBundle, textReport } from "./report.ts";
 import { deviceEnrollBody, runCheck, type CheckOptions } from "./run.ts";
+import { commandFlags } from "../command-flags.ts";
 
 export const checkUsage = `Usage: adenroll check --user USER@DOMAIN [--password PW | --password-stdin] [options]
 
@@ -48,50 +48,33 @@ Options:
 
 /** Runs `adenroll check`; `fetch` replaces the network (tests run it against a server in process). */
 export async function runCheckCommand(argv: readonly string[], io: Io = consoleIo, stdin: () => Promise<string> = readStdinLine, fetch?: Fetch): Promise<number> {
-  let flags;
-  try {
-    flags = parseArgs({
-      args: [...argv],
-      options: {
-        user: { type: "string" },
-        password: { type: "string" },
-        "password-stdin": { type: "boolean" },
-        server: { type: "string" },
-        "discovery-url": { type: "string" },
-        auth: { type: "string" },
-        token: { type: "string" },
-        browser: { type: "boolean" },
-        "no-browser": { type: "boolean" },
-        chromium: { type: "string" },
-        "device-ca": { type: "string" },
-        data: { type: "string", default: defaultDataDir },
-        "enroll-body": { type: "string" },
-        "save-body": { type: "string" },
-        "model-family": { type: "string", default: "iPhone" },
-        "mdm-origin": { type: "string" },
-        "managed-apple-id": { type: "string" },
-        report: { type: "string" },
-        json: { type: "string" },
-        fuzz: { type: "string" },
-        seed: { type: "string" },
-        all: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (error) {
-    io.err(`adenroll check: ${messageOf(error)}\n\n${checkUsage}`);
-    return 2;
-  }
-  if (flags.help === true) {
-    io.out(checkUsage);
-    return 0;
-  }
-  const usage = (message: string): number => {
-    io.err(`adenroll check: ${message}\n\n${checkUsage}`);
-    return 2;
-  };
+  const parsed = commandFlags("check", checkUsage, argv, {
+    user: { type: "string" },
+    password: { type: "string" },
+    "password-stdin": { type: "boolean" },
+    server: { type: "string" },
+    "discovery-url": { type: "string" },
+    auth: { type: "string" },
+    token: { type: "string" },
+    browser: { type: "boolean" },
+    "no-browser": { type: "boolean" },
+    chromium: { type: "string" },
+    "device-ca": { type: "string" },
+    data: { type: "string", default: defaultDataDir },
+    "enroll-body": { type: "string" },
+    "save-body": { type: "string" },
+    "model-family": { type: "string", default: "iPhone" },
+    "mdm-origin": { type: "string" },
+    "managed-apple-id": { type: "string" },
+    report: { type: "string" },
+    json: { type: "string" },
+    fuzz: { type: "string" },
+    seed: { type: "string" },
+    all: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, io);
+  if ("exit" in parsed) return parsed.exit;
+  const { values: flags, usage } = parsed;
   if (flags.user === undefined) return usage("--user is required");
   if (!splitUserIdentifier(flags.user).ok) return usage("--user must be user@domain with a fully qualified domain");
   const family = ModelFamily.safeParse(flags["model-family"]);
