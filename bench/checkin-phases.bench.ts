@@ -54,6 +54,21 @@ const plists = bodies.map((b) => {
   return parsed.value;
 });
 
+/** The TokenUpdate check-in of measured enrollment i, as the route builds its event. */
+function tokenUpdate(r: EnrollmentRecord, i: number): ServerEvent {
+  return {
+    type: "CHECK_IN",
+    authorization: { kind: "bearer", tokenHash: r.context.tokenHash ?? "" },
+    now: Date.now(),
+    channel: "checkin",
+    messageType: "TokenUpdate",
+    enrollmentId: at(identities, i).enrollmentId,
+    userChannel: false,
+    signature: { kind: "absent" },
+    signatureRequired: false,
+  };
+}
+
 /**
  * Median over batches of the time per call of `step(i)`, i cycling over the measured enrollments:
  * process CPU time (every thread: WebCrypto's digest runs on the thread pool) and wall time, µs.
@@ -121,33 +136,11 @@ const steps: [string, (i: number) => unknown][] = [
   }],
   ["stepWithoutActors: the machine's CHECK_IN step, computed without an actor (a context that can change)", (i) => {
     const r = at(records, i);
-    const event: ServerEvent = {
-      type: "CHECK_IN",
-      authorization: { kind: "bearer", tokenHash: r.context.tokenHash ?? "" },
-      now: Date.now(),
-      channel: "checkin",
-      messageType: "TokenUpdate",
-      enrollmentId: at(identities, i).enrollmentId,
-      userChannel: false,
-      signature: { kind: "absent" },
-      signatureRequired: false,
-    };
-    return stepWithoutActors(r.state, r.context, event);
+    return stepWithoutActors(r.state, r.context, tokenUpdate(r, i));
   }],
   ["  the same step replayed from a deep-frozen context (as the enrollment cache hands it out)", (i) => {
     const r = at(frozenRecords, i);
-    const event: ServerEvent = {
-      type: "CHECK_IN",
-      authorization: { kind: "bearer", tokenHash: r.context.tokenHash ?? "" },
-      now: Date.now(),
-      channel: "checkin",
-      messageType: "TokenUpdate",
-      enrollmentId: at(identities, i).enrollmentId,
-      userChannel: false,
-      signature: { kind: "absent" },
-      signatureRequired: false,
-    };
-    return stepWithoutActors(r.state, r.context, event);
+    return stepWithoutActors(r.state, r.context, tokenUpdate(r, i));
   }],
   ["a Request with the body, read whole (undici, as the route reads it)", async (i) => {
     const r = at(requests, i);

@@ -9,6 +9,16 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyPasswordHash } from "../../runtime/directory.ts";
 
+/** Each of `steps` appears in `text`, in this order. */
+function expectInOrder(text: string, steps: readonly string[]): void {
+  let from = 0;
+  for (const step of steps) {
+    const at = text.indexOf(step, from);
+    expect(at, `${step}\n---\n${text}`).toBeGreaterThanOrEqual(0);
+    from = at;
+  }
+}
+
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const bin = path.join(root, "bin/adenroll.mjs");
 const dataDir = mkdtempSync(path.join(tmpdir(), "adenroll-cli-"));
@@ -120,12 +130,7 @@ describe("adenroll serve (the demo) and adenroll device", () => {
       "✓ enrolled: BYOD profile for demo@example.com (mdm-byod)",
       "identity com.apple.security.pkcs12",
     ];
-    let from = 0;
-    for (const step of steps) {
-      const at = result.stdout.indexOf(step, from);
-      expect(at, `${step}\n---\n${result.stdout}`).toBeGreaterThanOrEqual(0);
-      from = at;
-    }
+    expectInOrder(result.stdout, steps);
     expect(result.stdout).not.toContain(password);
     expect(result.stdout).not.toMatch(/access-token=/);
   }, 60_000);
@@ -144,12 +149,7 @@ describe("adenroll serve (the demo) and adenroll device", () => {
       `POST ${origin}/enroll/mdm-byod/example-oauth → 200 (application/x-apple-aspen-config)`,
       "✓ enrolled: BYOD profile for demo@oauth.example.com (mdm-byod)",
     ];
-    let from = 0;
-    for (const step of steps) {
-      const at = result.stdout.indexOf(step, from);
-      expect(at, `${step}\n---\n${result.stdout}`).toBeGreaterThanOrEqual(0);
-      from = at;
-    }
+    expectInOrder(result.stdout, steps);
     expect(result.stdout).not.toContain(password);
     expect(result.stdout).not.toMatch(/code=|access_token|refresh_token/);
   }, 60_000);
