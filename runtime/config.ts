@@ -12,7 +12,8 @@
 //                         how people sign in by default, and the OAuth 2 authorization server's
 //                         clients, scope and lifetimes (runtime/oauth2-server.ts)
 //   users                 userIdentifier → managedAppleId and a scrypt password hash (a plain
-//                         `password` is accepted for demos only: hashed at load, with a warning)
+//                         `password` is accepted for demos only: hashed at load, with a warning);
+//                         neither for a user whose organization signs in through an identityProvider
 //   profile               what the enrollment profile carries: ServerURL, CheckInURL, Topic,
 //                         ServerCapabilities, SignMessage, AccessRights (ADDE only), the identity
 //                         (SCEP, ACME, or PKCS#12 from the built-in CA), trust anchors (PEM files),
@@ -247,7 +248,8 @@ const User = z
     /** Demos only: hashed at load, with a warning. */
     password: z.string().min(8, "expected a password of at least 8 characters").optional(),
   })
-  .refine((u) => (u.password === undefined) !== (u.passwordHash === undefined), { message: "expected exactly one of passwordHash (recommended) or password (demos only)" });
+  // Neither: a user who signs in only through the organization's identity provider (checked below).
+  .refine((u) => u.password === undefined || u.passwordHash === undefined, { message: "expected at most one of passwordHash (recommended) or password (demos only)" });
 
 const ScepIdentity = z.strictObject({
   kind: z.literal("scep"),
@@ -365,8 +367,18 @@ export const ConfigFile = z
       if (users.has(key)) ctx.addIssue({ code: "custom", path: ["users", i, "userIdentifier"], message: `duplicate of users[${users.get(key)}]` });
       users.set(key, i);
       const split = splitUserIdentifier(user.userIdentifier);
-      if (split.ok && !owner.has(split.value.domain.toLowerCase())) {
+      const org = split.ok ? owner.get(split.value.domain.toLowerCase()) : undefined;
+      if (split.ok && org === undefined) {
         ctx.addIssue({ code: "custom", path: ["users", i, "userIdentifier"], message: `its domain ${split.value.domain} is not one of the organizations' domains` });
+      }
+      // Without a password only an identity provider can sign this user in.
+      const signsInUpstream = org !== undefined && (config.organizations[org]?.identityProvider ?? config.identityProvider) !== undefined;
+      if (org !== undefined && user.password === undefined && user.passwordHash === undefined && !signsInUpstream) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["users", i],
+          message: "expected passwordHash (or password, demos only): this user's organization signs in with passwords (it names no identityProvider), so without one they could never sign in",
+        });
       }
     });
     config.organizations.forEach((org, i) => {
@@ -561,16 +573,16 @@ export async function parseConfig(raw: unknown, options: LoadConfigOptions & { r
     }
   };
 
-  // Users: overrides applied, passwords hashed.
+  // Users: overrides applied, passwords hashed; a user without one signs in through the identity provider only.
   const random = options.random ?? secureRandomBytes;
   const overrides = new Map<string, EnrollmentVersion>();
   for (const org of c.organizations) for (const [id, version] of Object.entries(org.overrides)) overrides.set(id.trim().toLowerCase(), version);
   const users: SeedUser[] = [];
   for (const [i, user] of c.users.entries()) {
-    let passwordHash = user.passwordHash;
-    if (passwordHash === undefined) {
+    let passwordHash = user.passwordHash ?? null;
+    if (user.password !== undefined) {
       warnings.push(`users[${i}] (${user.userIdentifier}) has a plain password in the config: for demos only — store a passwordHash instead (adenroll hash-password)`);
-      passwordHash = await hashPasswordScrypt(user.password ?? "", random, options.scryptCost);
+      passwordHash = await hashPasswordScrypt(user.password, random, options.scryptCost);
     }
     const enrollmentType = overrides.get(user.userIdentifier.trim().toLowerCase());
     users.push({ userIdentifier: user.userIdentifier, managedAppleId: user.managedAppleId, passwordHash, ...(enrollmentType === undefined ? {} : { enrollmentType }) });

@@ -28,8 +28,8 @@ export function encodedHashOf(record: PasswordHashRecord): string | null {
 export interface SeedUser {
   readonly userIdentifier: string;
   readonly managedAppleId: string;
-  /** `scrypt$N$r$p$salt$hash`. */
-  readonly passwordHash: string;
+  /** `scrypt$N$r$p$salt$hash`; null: no password sign-in (the organization's identity provider only). */
+  readonly passwordHash: string | null;
   readonly enrollmentType?: EnrollmentVersion;
 }
 
@@ -84,8 +84,8 @@ export class StoredUserDirectory implements UserDirectory {
     const before = new Map((await this.#users.entries()).map((entry) => [userKey(entry.user.userIdentifier), entry]));
     const adopted: string[] = [];
     for (const user of users) {
-      const password = passwordRecordOf(user.passwordHash);
-      if (password === null) throw new Error(`${user.userIdentifier}: not a scrypt$N$r$p$salt$hash password hash`);
+      const password = user.passwordHash === null ? null : passwordRecordOf(user.passwordHash);
+      if (password === null && user.passwordHash !== null) throw new Error(`${user.userIdentifier}: not a scrypt$N$r$p$salt$hash password hash`);
       await this.#users.upsert(
         UserRecord.parse({
           userIdentifier: user.userIdentifier,

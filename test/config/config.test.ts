@@ -46,7 +46,12 @@ describe("examples/", () => {
     expect(config.source).toBe(path.join(examples, file));
     expect(config.organizations.length).toBeGreaterThan(0);
     expect(config.users.length).toBeGreaterThan(0);
-    for (const user of config.users) expect(parsePasswordHash(user.passwordHash)).not.toBeNull();
+    // Every user has a password but those of an organization that signs in through its identity provider.
+    const upstreamOnly = new Set(config.organizations.filter((o) => (o.identityProvider ?? config.identityProvider) !== undefined).flatMap((o) => Object.keys(o.domains)));
+    for (const user of config.users) {
+      if (user.passwordHash === null) expect(upstreamOnly.has(user.userIdentifier.split("@")[1] ?? "")).toBe(true);
+      else expect(parsePasswordHash(user.passwordHash)).not.toBeNull();
+    }
     expect(config.deviceTrust.allowTestDeviceCa).toBe(false);
   });
 
@@ -156,6 +161,37 @@ describe("a bad configuration is refused with the key's path and what was expect
     ]);
     expect(error.message).toMatch(/users\[0\]\.userIdentifier: its domain elsewhere\.example is not one of the organizations' domains/);
     expect(error.message).toMatch(/profile\.serverUrl: required when publicBaseUrl is not https/);
+  });
+
+  it("a user without a password only in an organization that signs in through its identity provider; never two passwords", async () => {
+    const passwordless = { userIdentifier: "alice@example.com", managedAppleId: "alice@appleid.example.com" };
+    const withProvider = (where: "organization" | "top") => {
+      const raw = base();
+      const identityProvider = { issuer: "https://login.example.com", clientId: "adenroll" };
+      raw["users"] = [passwordless, { userIdentifier: "bob@corp.example", managedAppleId: "bob@appleid.example.com", password: "bob's long enough password" }];
+      raw["organizations"] = [
+        { name: "Example Corp", domains: { "example.com": "mdm-byod" }, ...(where === "organization" ? { identityProvider } : {}) },
+        { name: "Corp", domains: { "corp.example": "mdm-byod" } },
+      ];
+      if (where === "top") raw["identityProvider"] = identityProvider;
+      return raw;
+    };
+    for (const where of ["organization", "top"] as const) {
+      const config = await parseConfig(withProvider(where), { baseDir: scratch, ...cheap });
+      expect(config.users.map((u) => [u.userIdentifier, u.passwordHash === null])).toEqual([
+        ["alice@example.com", true],
+        ["bob@corp.example", false],
+      ]);
+      expect(config.warnings.join("\n")).not.toMatch(/users\[0\]/);
+    }
+    // bob's organization has no provider (and none at the top): without a password he could never sign in.
+    const raw = withProvider("organization");
+    raw["users"] = [passwordless, { userIdentifier: "bob@corp.example", managedAppleId: "bob@appleid.example.com" }];
+    const error = await refused(raw);
+    expect(error.issues).toEqual([{ path: "users[1]", message: expect.stringMatching(/expected passwordHash \(or password, demos only\).*names no identityProvider/) }]);
+    const both = base();
+    both["users"] = [{ ...passwordless, password: "long enough password", passwordHash: "scrypt$1024$8$1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g" }];
+    expect((await refused(both)).issues).toEqual([{ path: "users[0]", message: "expected at most one of passwordHash (recommended) or password (demos only)" }]);
   });
 
   it("ONGOING-13 SignMessage with a SCEP or ACME identity needs the CA that issues it; an unreadable CA file is named", async () => {

@@ -13,6 +13,7 @@ import { startDevice } from "../../runtime/device.ts";
 import { createIdentityCa } from "../../runtime/identity-ca.ts";
 import { upstreamPerson } from "../../runtime/person.ts";
 import { openStorage, type OpenedStorage } from "../../runtime/storage/open-storage.ts";
+import { StoredUserDirectory } from "../../runtime/user-directory.ts";
 import { findMdmPayload } from "../../spec/index.ts";
 import { realEnrollBody, seededRandom } from "../support/fixtures.ts";
 import { startIdentityProvider, type TestIdentityProvider } from "./identity-provider.ts";
@@ -100,6 +101,8 @@ describe("examples/identity-provider.yaml with createAdenroll", () => {
   it("signs alice in through the provider: the upstream routes are mounted and the sign-in audited in storage", async () => {
     const loaded = await loadConfigFile(path.join(examples, "identity-provider.yaml"), cheap);
     expect(loaded.organizations[0]?.identityProvider).toMatchObject({ issuer: "https://login.example.com/realms/staff", name: "Example Login" });
+    // alice has no password at all: the provider is her only way in.
+    expect(loaded.users.find((u) => u.userIdentifier === "alice@example.com")?.passwordHash).toBeNull();
     // The example, pointed at the provider in this process.
     const config = {
       ...loaded,
@@ -119,5 +122,8 @@ describe("examples/identity-provider.yaml with createAdenroll", () => {
     alice.stop();
     const audit = await storage.audit.list({ limit: 50 });
     expect(audit.some((e) => e.action === "sign-in.succeeded" && JSON.stringify(e.detail).includes(`"verifiedBy":${JSON.stringify(idp.issuer)}`))).toBe(true);
+    // Stored without a password: the admin view says so, and no password signs her in.
+    expect((await adenroll.admin.listUsers()).find((u) => u.userIdentifier === "alice@example.com")?.hasPassword).toBe(false);
+    expect(await new StoredUserDirectory(storage.users, seededRandom(62), 1_000).verify("alice@example.com", "unused")).toBeUndefined();
   }, 60_000);
 });
