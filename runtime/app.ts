@@ -71,7 +71,16 @@ export interface Adenroll {
   readonly adoptedUsers: readonly string[];
   /** The administration behind /admin/v1. */
   readonly admin: AdminService;
+  /**
+   * Drops what has expired: OAuth 2 codes and refresh-token families, sign-in failures older than
+   * {@link housekeepingKeepMs}, spent anti-CSRF nonces. Idempotent, any instance may run it;
+   * `adenroll serve` runs it every 5 minutes — an app that embeds adenroll calls it itself.
+   */
+  readonly housekeeping: () => Promise<void>;
 }
+
+/** How long sign-in failures are kept for housekeeping (the throttles look back less far). */
+export const housekeepingKeepMs = 86_400_000;
 
 /** Builds the server for `config` over `storage`: seeds the users, then the host and the Hono app. */
 export async function createAdenroll(config: AdenrollConfig, deps: AdenrollDependencies): Promise<Adenroll> {
@@ -197,5 +206,10 @@ export async function createAdenroll(config: AdenrollConfig, deps: AdenrollDepen
       reportError: (error) => log.error(`unexpected error in the admin API: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
     }),
   );
-  return { app, host, removedUsers, adoptedUsers, admin, fetch: async (request) => app.fetch(request) };
+  const housekeeping = async (): Promise<void> => {
+    const at = now();
+    await storage.oauth.prune(at);
+    await storage.sessions.prune(at - housekeepingKeepMs);
+  };
+  return { app, host, removedUsers, adoptedUsers, admin, housekeeping, fetch: async (request) => app.fetch(request) };
 }

@@ -67,9 +67,8 @@ export const demo = {
   topic: "com.apple.mgmt.External.00000000-0000-4000-8000-00000000adee",
 } as const;
 
-/** How often expired codes, families, failures and nonces are dropped, and how long failures are kept. */
+/** How often expired codes, families, failures and nonces are dropped (Adenroll.housekeeping). */
 const housekeepingIntervalMs = 5 * 60_000;
-const housekeepingKeepMs = 86_400_000;
 
 /**
  * Runs `adenroll serve` until SIGINT or SIGTERM (or `stop`, for tests). Returns the exit code: 0
@@ -138,6 +137,7 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
 
   let storage: OpenedStorage | undefined;
   let lock: DataLock | undefined;
+  let housekeeping: () => Promise<void> = async () => undefined;
   try {
     await ensureDataDir(dataDir);
     let demoPassword: string | undefined;
@@ -169,6 +169,7 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
       ...(adminToken === undefined ? {} : { adminTokens: [{ name: localAdminName, tokenHash: adminToken.tokenHash }] }),
       ...(mdm === undefined ? {} : { mdm }),
     });
+    housekeeping = adenroll.housekeeping;
     handler = async (request) => {
       const started = Date.now();
       const response = await adenroll.app.fetch(request);
@@ -200,18 +201,15 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
 
   // Housekeeping: expired OAuth 2 codes and refresh-token families, old sign-in failures and spent
   // anti-CSRF nonces are dropped every few minutes (any instance may do it; deletes are idempotent).
-  const openStorageNow = storage;
   const prune = async (): Promise<void> => {
-    const at = Date.now();
     try {
-      await openStorageNow.oauth.prune(at);
-      await openStorageNow.sessions.prune(at - housekeepingKeepMs);
+      await housekeeping();
     } catch (error) {
       log.warn(`housekeeping failed (it runs again in ${housekeepingIntervalMs / 60_000} min): ${messageOf(error)}`);
     }
   };
-  const housekeeping = setInterval(() => void prune(), housekeepingIntervalMs);
-  housekeeping.unref();
+  const housekeepingTimer = setInterval(() => void prune(), housekeepingIntervalMs);
+  housekeepingTimer.unref();
   void prune();
 
   const stopped = new Promise<string>((resolve) => {
@@ -222,7 +220,7 @@ export async function runServe(argv: readonly string[], listen: Listen, io: Io =
   });
   const why = await stopped;
   io.out(`adenroll: stopping (${why})`);
-  clearInterval(housekeeping);
+  clearInterval(housekeepingTimer);
   await listening.close().catch(() => undefined);
   await storage.close();
   await lock?.release();

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as client from "../../generated/client.generated.ts";
-import { createAdenroll, type Logger } from "../../runtime/app.ts";
+import { createAdenroll, housekeepingKeepMs, type Logger } from "../../runtime/app.ts";
 import { loadConfigFile, parseConfig, type AdenrollConfig } from "../../runtime/config.ts";
 import { runDevice } from "../../runtime/device-command.ts";
 import { enrollDevice } from "../../runtime/device.ts";
@@ -31,6 +31,7 @@ import {
   parseSignedData,
   type ConfigurationProfile,
 } from "../../spec/index.ts";
+import { oauthCode, refreshFamily } from "../storage/storage.suite.ts";
 import { listenOnLoopback } from "../support/http-server.ts";
 import { realEnrollBody, seededRandom } from "../support/fixtures.ts";
 
@@ -349,6 +350,38 @@ describe("storage-backed users, throttling and audit", () => {
     expect(text).not.toContain("wrong password");
     expect(text).not.toContain("my secret passphrase");
     expect(text).not.toContain(done.context.accessToken ?? "no token");
+  });
+});
+
+describe("housekeeping", () => {
+  it("drops expired OAuth 2 codes and families, sign-in failures older than a day and spent nonces, by the injected clock; keeps the rest", async () => {
+    const storage = await emptyStorage();
+    const t0 = Date.UTC(2026, 10, 22, 12);
+    let clock = t0;
+    const adenroll = await createAdenroll(await example("byod-simple.yaml"), { storage, identityCa, scryptCost: 1_000, clock: () => clock });
+    await storage.oauth.putCode(oauthCode("hk-expired", { expiresAt: t0 + 60_000 }));
+    await storage.oauth.putCode(oauthCode("hk-live", { expiresAt: t0 + 10 * 60_000 }));
+    await storage.oauth.createFamily(refreshFamily("hk-family-expired", { expiresAt: t0 + 60_000 }), "hk-refresh-expired");
+    await storage.oauth.createFamily(refreshFamily("hk-family-live"), "hk-refresh-live");
+    await storage.sessions.recordFailure("hk-key", t0 - housekeepingKeepMs);
+    await storage.sessions.recordFailure("hk-key", t0);
+    // Nonces that expired are kept a day (like failures), then dropped.
+    await storage.sessions.issue("hk-nonce-old", t0 - housekeepingKeepMs);
+    await storage.sessions.issue("hk-nonce-recent", t0 - 1);
+    await storage.sessions.issue("hk-nonce-live", t0 + 10 * 60_000);
+    const nonces = async () => (await sql<{ nonce: string }>`select nonce from adenroll_csrf_nonces order by nonce`.execute(storage.db)).rows.map((r) => r.nonce);
+
+    clock = t0 + 5 * 60_000;
+    await adenroll.housekeeping();
+    expect(await storage.oauth.redeemCode("hk-expired", clock)).toBeNull();
+    expect(await storage.oauth.redeemCode("hk-live", clock)).toMatchObject({ status: "redeemed" });
+    expect(await storage.oauth.findRefreshToken("hk-refresh-expired")).toBeNull();
+    expect(await storage.oauth.findRefreshToken("hk-refresh-live")).not.toBeNull();
+    expect(await storage.sessions.countFailures("hk-key", 0)).toBe(1);
+    expect(await nonces()).toEqual(["hk-nonce-live", "hk-nonce-recent"]);
+    // Idempotent: a second run (another instance's, say) finds nothing more to drop.
+    await adenroll.housekeeping();
+    expect(await storage.oauth.findRefreshToken("hk-refresh-live")).not.toBeNull();
   });
 });
 
