@@ -63,25 +63,43 @@ function isCallback(location: string): boolean {
 }
 
 interface StoredCookie {
+  readonly name: string;
   readonly value: string;
+  /** The host that set it (host-only), or the Domain attribute's domain. */
+  readonly domain: string;
+  readonly hostOnly: boolean;
   readonly path: string;
   readonly secure: boolean;
   /** Milliseconds since the epoch; null: until the session ends. */
   readonly expiresAt: number | null;
 }
 
+/** An IPv4 or bracketed IPv6 host (URL.hostname's forms): Domain never widens it (RFC 6265 §5.1.3). */
+const isIpHost = (host: string): boolean => host.startsWith("[") || /^\d+\.\d+\.\d+\.\d+$/.test(host);
+
+/** RFC 6265 §5.1.3: the host is the domain, or a name under it (never for an IP address). */
+function domainMatches(host: string, domain: string): boolean {
+  return host === domain || (!isIpHost(host) && host.endsWith(`.${domain}`));
+}
+
 /**
- * The session's cookies, per origin (host-only: a Domain attribute is not honoured, which only ever
- * sends less), as a browser keeps them: Path, Secure (set and sent only over https), Max-Age and
- * Expires. The session is ephemeral, like ASWebAuthenticationSession with an ephemeral browser session.
+ * The session's cookies, as a browser keeps them (RFC 6265 §5.2–5.4): host-only or for a Domain
+ * the host is in, Path, Secure (set and sent only over https), Max-Age and Expires, the __Host- and
+ * __Secure- prefixes; like a browser, not per port. Without a public suffix list, a Domain of one
+ * label (`com`, `localhost`) is refused unless it is the host itself (then host-only); a Domain such
+ * as `co.uk` is not recognised as a suffix. SameSite is not modelled: every request of the session
+ * is a top-level navigation of the one web view. The session is ephemeral, like
+ * ASWebAuthenticationSession with an ephemeral browser session.
  */
 export class CookieJar {
-  readonly #byOrigin = new Map<string, Map<string, StoredCookie>>();
+  /** By name, domain and path: a cookie's identity (RFC 6265 §5.3 step 11). */
+  readonly #cookies = new Map<string, StoredCookie>();
   constructor(private readonly now: () => number = Date.now) {}
 
   /** Keeps the Set-Cookie headers of an answer from `url`. */
   store(url: URL, setCookies: readonly string[]): void {
     const https = url.protocol === "https:";
+    const host = url.hostname.toLowerCase();
     for (const line of setCookies) {
       const [pair = "", ...attributes] = line.split(";");
       const eq = pair.indexOf("=");
@@ -89,14 +107,25 @@ export class CookieJar {
       const name = pair.slice(0, eq).trim();
       const value = pair.slice(eq + 1).trim();
       let path = defaultCookiePath(url.pathname);
+      let pathGiven = false;
       let secure = false;
       let expiresAt: number | null = null;
+      let domainAttribute: string | null = null;
       for (const attribute of attributes) {
         const [key = "", ...rest] = attribute.split("=");
         const v = rest.join("=").trim();
         switch (key.trim().toLowerCase()) {
+          case "domain": {
+            // The last one counts; a leading dot is ignored; an empty one is no attribute (§5.2.3).
+            const domain = v.replace(/^\./, "").toLowerCase();
+            domainAttribute = domain === "" ? null : domain;
+            break;
+          }
           case "path":
-            if (v.startsWith("/")) path = v;
+            if (v.startsWith("/")) {
+              path = v;
+              pathGiven = true;
+            }
             break;
           case "secure":
             secure = true;
@@ -113,28 +142,42 @@ export class CookieJar {
           }
         }
       }
-      // A Secure cookie is never set over http, nor a __Host-/__Secure- one (RFC 6265bis §4.1.3).
+      // A Secure cookie is never set over http, nor a __Host-/__Secure- one; those need Secure, and
+      // __Host- also Path=/ and no Domain (RFC 6265bis §4.1.3).
       if ((secure || name.startsWith("__Host-") || name.startsWith("__Secure-")) && !https) continue;
-      const jar = this.#byOrigin.get(url.origin) ?? new Map<string, StoredCookie>();
-      this.#byOrigin.set(url.origin, jar);
-      if (expiresAt !== null && expiresAt <= this.now()) jar.delete(name);
-      else jar.set(name, { value, path, secure, expiresAt });
+      if ((name.startsWith("__Host-") || name.startsWith("__Secure-")) && !secure) continue;
+      if (name.startsWith("__Host-") && (domainAttribute !== null || !pathGiven || path !== "/")) continue;
+      let domain = host;
+      let hostOnly = true;
+      if (domainAttribute !== null && domainAttribute !== host) {
+        // Another host's domain, or a single label (no public suffix list: `com`, `localhost`): ignored whole.
+        if (!domainMatches(host, domainAttribute) || !domainAttribute.includes(".")) continue;
+        domain = domainAttribute;
+        hostOnly = false;
+      } else if (domainAttribute !== null && !isIpHost(host)) {
+        hostOnly = !domainAttribute.includes(".");
+      }
+      const key = `${name}\u0000${domain}\u0000${path}`;
+      if (expiresAt !== null && expiresAt <= this.now()) this.#cookies.delete(key);
+      else this.#cookies.set(key, { name, value, domain, hostOnly, path, secure, expiresAt });
     }
   }
 
   /** The Cookie header for a request to `url`, or null. */
   header(url: URL): string | null {
-    const jar = this.#byOrigin.get(url.origin);
-    if (jar === undefined) return null;
+    const host = url.hostname.toLowerCase();
     const now = this.now();
-    const pairs: string[] = [];
-    for (const [name, cookie] of jar) {
+    const sent: StoredCookie[] = [];
+    for (const cookie of this.#cookies.values()) {
       if (cookie.expiresAt !== null && cookie.expiresAt <= now) continue;
+      if (!(cookie.hostOnly ? host === cookie.domain : domainMatches(host, cookie.domain))) continue;
       if (cookie.secure && url.protocol !== "https:") continue;
       if (!(url.pathname === cookie.path || url.pathname.startsWith(cookie.path.endsWith("/") ? cookie.path : `${cookie.path}/`))) continue;
-      pairs.push(`${name}=${cookie.value}`);
+      sent.push(cookie);
     }
-    return pairs.length === 0 ? null : pairs.join("; ");
+    // Longer paths first (RFC 6265 §5.4 step 2); otherwise in the order they were set.
+    sent.sort((a, b) => b.path.length - a.path.length);
+    return sent.length === 0 ? null : sent.map((c) => `${c.name}=${c.value}`).join("; ");
   }
 }
 
@@ -145,8 +188,8 @@ function defaultCookiePath(pathname: string): string {
 
 /**
  * A web authentication session: GET the start URL, follow redirects (to any origin), show pages
- * to the person and post what they submit (or follow the link they choose), keeping cookies per
- * origin, until a redirect lands on the callback scheme (PROTOCOL.md §8: any redirect status does)
+ * to the person and post what they submit (or follow the link they choose), keeping cookies as a
+ * browser does (CookieJar), until a redirect lands on the callback scheme (PROTOCOL.md §8: any redirect status does)
  * or the person cancels. Every redirect is followed with a GET, as browsers do after a 303.
  */
 export async function webAuthenticationSession(
