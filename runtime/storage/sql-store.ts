@@ -12,11 +12,12 @@
 //  - "process" (PGlite: one connection, one process): calls are serialized in this process; the
 //    row is read, `work` runs with the connection free (so it may use the other roles), and the
 //    write is one SQL transaction. Nothing else can write in between.
-// Either way a record is checked against the machines' schema before it is written, and every row
+// Either way a record equal to the one read is not written again (updated_at says when it last
+// changed), a record is checked against the machines' schema before it is written, and every row
 // read back is parsed with Zod and checked against its own lookup columns before it is trusted.
 import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import { z } from "zod";
-import { EnrollmentRecord, lookupTokenHash, type EnrollmentLocator } from "../../machines/index.ts";
+import { EnrollmentRecord, lookupTokenHash, plainEqual, type EnrollmentLocator } from "../../machines/index.ts";
 import {
   AuditEntry,
   UntrustedRecordError,
@@ -152,6 +153,9 @@ class SqlEnrollments implements Enrollments {
       updated_at: new Date(this.#now()),
     };
     if (existing !== undefined) {
+      // Nothing changed (a device enrolling again and challenged again, say): no write, so updated_at
+      // keeps saying when the enrollment last changed. The row was trusted: its lookup columns are its context's.
+      if (existing.state === save.state && plainEqual(existing.context, JSON.parse(JSON.stringify(context)))) return;
       await trx.updateTable(ENROLLMENTS).set(values).where("id", "=", existing.id).execute();
       return;
     }

@@ -384,6 +384,22 @@ export function enrollmentReadCases(fixture: Fixture<{ readonly enrollments: Enr
     expect(await store().findEnrollmentByTokenHash("missing")).toBeNull();
   });
 
+  test("saving the record a transaction read writes nothing (updated_at stays); a changed one is written", async () => {
+    const record = enrollment("e1", { tokenHash: "h1", userIdentifier: "alice@example.com" }, "enrolled");
+    await put(store(), record);
+    const first = await store().getEnrollment("e1");
+    await delay(5);
+    // Read back, as a store hands it over (its JSON may come back in another key order).
+    await store().transact([byId("e1")], async (found) => ({ save: EnrollmentRecord.parse(found), result: null }));
+    expect(await store().getEnrollment("e1")).toEqual(first);
+    const changed = enrollment("e1", { tokenHash: "h2", userIdentifier: "alice@example.com" }, "enrolled");
+    await store().transact([byId("e1")], async () => ({ save: changed, result: null }));
+    const second = await store().getEnrollment("e1");
+    expect(second).toMatchObject({ trusted: true, record: changed });
+    expect(second?.updatedAt).toBeGreaterThan(first?.updatedAt ?? Number.POSITIVE_INFINITY);
+    expect(await store().findEnrollmentByTokenHash("h1")).toBeNull();
+  });
+
   test("listEnrollments filters by state and user, newest first, with a limit", async () => {
     await put(store(), enrollment("a", { userIdentifier: "alice@example.com" }, "enrolled"));
     await delay(5);
