@@ -253,7 +253,7 @@ export function createServer(host: ServerHost): Hono {
     const create = (): ServerInput => ({ id: host.newReference(), deviceKey: body.value.deviceKey, version: params.data.version, device });
     const extras: Extras = { organization: params.data.org ?? null };
     const locators: EnrollmentLocator[] = [{ by: "device-key", deviceKey: body.value.deviceKey }];
-    const enrollment = await runEnrollment(host, locators, event, create);
+    const enrollment = await runEnrollment(host, locators, event, create, authorization.kind === "bearer" ? {} : { optimistic: true });
     if (enrollment === null) return problem({ code: "internal" });
     return answer(host, enrollment, replies.enroll, extras);
   });

@@ -243,6 +243,27 @@ describe("discovery routing", () => {
   });
 });
 
+describe("enrolling again without a token", () => {
+  it("ENROLL-5 is challenged again from the enrollment cache: no read of the store, nothing written, the same challenge", async () => {
+    const server = await start(await example("byod-simple.yaml"));
+    const cache = server.storage.enrollmentCache;
+    if (cache === undefined) throw new Error("the embedded default has the enrollment cache");
+    const url = "https://mdm.example.com/enroll/mdm-byod";
+    const first = await client.enroll(server.fetch, { url, body: realEnrollBody });
+    expect(first.status).toBe(401);
+    const [stored] = await server.storage.enrollments.listEnrollments();
+    await client.enroll(server.fetch, { url, body: realEnrollBody }); // now cached
+    const before = cache.stats();
+    const again = await Promise.all(Array.from({ length: 5 }, () => client.enroll(server.fetch, { url, body: realEnrollBody })));
+    const after = cache.stats();
+    expect(again.map((a) => [a.status, a.headers["www-authenticate"]])).toEqual(Array.from({ length: 5 }, () => [401, first.headers["www-authenticate"]]));
+    expect(after.hits - before.hits).toBe(5);
+    expect(after.reads - before.reads).toBe(0);
+    expect(after.writes - before.writes).toBe(0);
+    expect(await server.storage.enrollments.listEnrollments()).toEqual([stored]);
+  });
+});
+
 describe("a re-issued profile", () => {
   it("keeps Topic, ServerURL, CheckInURL, AssignedManagedAppleID, EnrollmentMode, RequiredAppIDForMDM, PayloadIdentifier and the payload UUIDs", async () => {
     const base = await example("trust-anchors-and-signing.yaml");
