@@ -269,7 +269,7 @@ export function createServer(host: ServerHost): Hono {
     const create = undefined;
     const extras: Extras = { userIdentifier: query.data["user-identifier"] ?? null };
     const locators: EnrollmentLocator[] = [{ by: "id", id: params.data.ref }];
-    const enrollment = await runEnrollment(host, locators, event, create);
+    const enrollment = await runEnrollment(host, locators, event, create, { optimistic: true });
     if (enrollment === null) return fail({ code: "sign-in.unknown" });
     return answer(host, enrollment, replies.webAuthPage, extras, fail);
   });

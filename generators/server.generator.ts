@@ -142,9 +142,11 @@ function eventStatements(op: OperationSpec, handling: Extract<Handling, { kind: 
   const fail = failWith(op);
   const failArgument = fail === "fail" ? ", fail" : "";
   const notFound = handling.locate === "path-ref" ? `return ${fail}({ code: "sign-in.unknown" });` : `return ${fail}({ code: "internal" });`;
-  // A token-less enroll only challenges (ENROLL-5): a pure step, which the enrollment cache may
-  // answer from a cached record (a device enrolling again, or a replayed body, reads nothing).
-  const options = handling.event === "ENROLL" ? `, authorization.kind === "bearer" ? {} : { optimistic: true }` : "";
+  // A token-less enroll only challenges (ENROLL-5) and the sign-in page only shows the form: pure
+  // steps, which the enrollment cache may answer from a cached record (a device enrolling again, or
+  // a replayed body, reads nothing).
+  const options =
+    handling.event === "ENROLL" ? `, authorization.kind === "bearer" ? {} : { optimistic: true }` : handling.event === "SIGN_IN_PAGE" ? ", { optimistic: true }" : "";
   lines.push(
     `const enrollment = await runEnrollment(host, locators, event, create${options});`,
     `if (enrollment === null) ${notFound}`,

@@ -244,7 +244,7 @@ describe("discovery routing", () => {
 });
 
 describe("enrolling again without a token", () => {
-  it("ENROLL-5 is challenged again from the enrollment cache: no read of the store, nothing written, the same challenge", async () => {
+  it("ENROLL-5 is challenged again from the enrollment cache: no read of the store, nothing written, the same challenge; so is the sign-in page shown", async () => {
     const server = await start(await example("byod-simple.yaml"));
     const cache = server.storage.enrollmentCache;
     if (cache === undefined) throw new Error("the embedded default has the enrollment cache");
@@ -260,6 +260,14 @@ describe("enrolling again without a token", () => {
     expect(after.hits - before.hits).toBe(5);
     expect(after.reads - before.reads).toBe(0);
     expect(after.writes - before.writes).toBe(0);
+    // The sign-in page the challenge names is shown from the same cached record.
+    const challenge = parseChallenge(first.headers["www-authenticate"]);
+    if (!challenge.ok || challenge.value.method !== "apple-as-web") throw new Error("apple-as-web expected");
+    const signInUrl = challenge.value.url;
+    const pages = await Promise.all([1, 2].map(() => client.webAuthPage(server.fetch, { url: signInUrl })));
+    expect(pages.map((p) => p.status)).toEqual([200, 200]);
+    expect(cache.stats().hits - after.hits).toBe(2);
+    expect(cache.stats().reads - after.reads).toBe(0);
     expect(await server.storage.enrollments.listEnrollments()).toEqual([stored]);
   });
 });
