@@ -70,8 +70,28 @@ interface StoredCookie {
   readonly hostOnly: boolean;
   readonly path: string;
   readonly secure: boolean;
+  /** SameSite; none when the attribute is absent or unknown (Safari's default, unlike Chrome's Lax). */
+  readonly sameSite: "strict" | "lax" | "none";
   /** Milliseconds since the epoch; null: until the session ends. */
   readonly expiresAt: number | null;
+}
+
+/** What the cookie rules need of a request (RFC 6265bis §5.8.3): a navigation of the web view. */
+export interface CookieRequest {
+  /** Same-site: started by the session itself, or by a page of the target's site with no other site in between. */
+  readonly sameSite: boolean;
+  readonly method: "GET" | "POST";
+}
+
+/**
+ * A URL's site, schemeful: the scheme and, for want of a public suffix list, the host's last two
+ * labels (the host itself for an IP address or a single label). `a.example.co.uk` and
+ * `b.co.uk` therefore count as one site: the simulator sends cookies more often than Safari there.
+ */
+export function siteOf(url: URL): string {
+  const host = url.hostname.toLowerCase();
+  const labels = host.split(".");
+  return `${url.protocol}//${isIpHost(host) || labels.length <= 2 ? host : labels.slice(-2).join(".")}`;
 }
 
 /** An IPv4 or bracketed IPv6 host (URL.hostname's forms): Domain never widens it (RFC 6265 §5.1.3). */
@@ -85,11 +105,12 @@ function domainMatches(host: string, domain: string): boolean {
 /**
  * The session's cookies, as a browser keeps them (RFC 6265 §5.2–5.4): host-only or for a Domain
  * the host is in, Path, Secure (set and sent only over https), Max-Age and Expires, the __Host- and
- * __Secure- prefixes; like a browser, not per port. Without a public suffix list, a Domain of one
- * label (`com`, `localhost`) is refused unless it is the host itself (then host-only); a Domain such
- * as `co.uk` is not recognised as a suffix. SameSite is not modelled: every request of the session
- * is a top-level navigation of the one web view. The session is ephemeral, like
- * ASWebAuthenticationSession with an ephemeral browser session.
+ * __Secure- prefixes, SameSite (every request is a top-level navigation of the web view: Strict
+ * cookies go only with same-site requests, Lax ones also with cross-site GETs); like a browser, not
+ * per port. Without a public suffix list, a Domain of one label (`com`, `localhost`) is refused
+ * unless it is the host itself (then host-only), a Domain such as `co.uk` is not recognised as a
+ * suffix, and sites are guessed (siteOf). The session is ephemeral, like ASWebAuthenticationSession
+ * with an ephemeral browser session.
  */
 export class CookieJar {
   /** By name, domain and path: a cookie's identity (RFC 6265 §5.3 step 11). */
@@ -109,6 +130,7 @@ export class CookieJar {
       let path = defaultCookiePath(url.pathname);
       let pathGiven = false;
       let secure = false;
+      let sameSite: StoredCookie["sameSite"] = "none";
       let expiresAt: number | null = null;
       let domainAttribute: string | null = null;
       for (const attribute of attributes) {
@@ -130,6 +152,11 @@ export class CookieJar {
           case "secure":
             secure = true;
             break;
+          case "samesite": {
+            const mode = v.toLowerCase();
+            sameSite = mode === "strict" || mode === "lax" ? mode : "none";
+            break;
+          }
           case "max-age": {
             const seconds = Number(v);
             if (/^-?\d+$/.test(v)) expiresAt = seconds <= 0 ? 0 : this.now() + seconds * 1000;
@@ -159,12 +186,12 @@ export class CookieJar {
       }
       const key = `${name}\u0000${domain}\u0000${path}`;
       if (expiresAt !== null && expiresAt <= this.now()) this.#cookies.delete(key);
-      else this.#cookies.set(key, { name, value, domain, hostOnly, path, secure, expiresAt });
+      else this.#cookies.set(key, { name, value, domain, hostOnly, path, secure, sameSite, expiresAt });
     }
   }
 
-  /** The Cookie header for a request to `url`, or null. */
-  header(url: URL): string | null {
+  /** The Cookie header for a request to `url` (by default one the session started itself), or null. */
+  header(url: URL, request: CookieRequest = { sameSite: true, method: "GET" }): string | null {
     const host = url.hostname.toLowerCase();
     const now = this.now();
     const sent: StoredCookie[] = [];
@@ -172,12 +199,51 @@ export class CookieJar {
       if (cookie.expiresAt !== null && cookie.expiresAt <= now) continue;
       if (!(cookie.hostOnly ? host === cookie.domain : domainMatches(host, cookie.domain))) continue;
       if (cookie.secure && url.protocol !== "https:") continue;
+      if (!request.sameSite && (cookie.sameSite === "strict" || (cookie.sameSite === "lax" && request.method !== "GET"))) continue;
       if (!(url.pathname === cookie.path || url.pathname.startsWith(cookie.path.endsWith("/") ? cookie.path : `${cookie.path}/`))) continue;
       sent.push(cookie);
     }
     // Longer paths first (RFC 6265 §5.4 step 2); otherwise in the order they were set.
     sent.sort((a, b) => b.path.length - a.path.length);
     return sent.length === 0 ? null : sent.map((c) => `${c.name}=${c.value}`).join("; ");
+  }
+}
+
+/**
+ * One web view's cookies over a session: the jar, and which navigation each request belongs to —
+ * the session's own start (as if typed: same-site), or the one the person started on a page (a
+ * link or a form), same-site while it stays on that page's site (RFC 6265bis §5.2.1: a redirect
+ * through another site makes the rest of the chain cross-site).
+ */
+export class WebViewCookies {
+  readonly jar: CookieJar;
+  #initiator: string | null = null;
+  #crossed = false;
+
+  constructor(now?: () => number) {
+    this.jar = new CookieJar(now);
+  }
+
+  /** The person acted on the page at `pageUrl`: the requests that follow are that page's navigation. */
+  navigateFrom(pageUrl: string | URL): void {
+    this.#initiator = siteOf(new URL(pageUrl));
+    this.#crossed = false;
+  }
+
+  /** `request` with the Cookie header this step of the navigation carries (the jar's, replacing any). */
+  attach(request: Request): Request {
+    const target = new URL(request.url);
+    if (this.#initiator !== null && siteOf(target) !== this.#initiator) this.#crossed = true;
+    const cookie = this.jar.header(target, { sameSite: this.#initiator === null || !this.#crossed, method: request.method === "GET" ? "GET" : "POST" });
+    const headers = new Headers(request.headers);
+    if (cookie === null) headers.delete("cookie");
+    else headers.set("cookie", cookie);
+    return new Request(request, { headers });
+  }
+
+  /** Keeps the cookies an answer to a request for `url` sets. */
+  keep(url: string | URL, response: Response): void {
+    this.jar.store(new URL(url), response.headers.getSetCookie());
   }
 }
 
@@ -198,15 +264,15 @@ export async function webAuthenticationSession(
   startUrl: string,
   maxSteps = 20,
 ): Promise<WebAuthOutcome> {
-  const cookies = new CookieJar();
+  const cookies = new WebViewCookies();
   const send = async (url: string, init: { readonly method: "GET" } | { readonly method: "POST"; readonly form: string }): Promise<HttpAnswer> => {
-    const target = new URL(url);
-    const headers: Record<string, string> = {};
-    const cookie = cookies.header(target);
-    if (cookie !== null) headers["cookie"] = cookie;
-    if (init.method === "POST") headers["content-type"] = "application/x-www-form-urlencoded";
-    const response = await fetch(new Request(target, { method: init.method, headers, ...(init.method === "POST" ? { body: init.form } : {}), redirect: "manual" }));
-    cookies.store(target, response.headers.getSetCookie());
+    const request = new Request(url, {
+      method: init.method,
+      redirect: "manual",
+      ...(init.method === "POST" ? { headers: { "content-type": "application/x-www-form-urlencoded" }, body: init.form } : {}),
+    });
+    const response = await fetch(cookies.attach(request));
+    cookies.keep(url, response);
     return client.toAnswer(response);
   };
   let url = startUrl;
@@ -224,6 +290,7 @@ export async function webAuthenticationSession(
     if (answer.status !== 200 && answer.status !== 401) return { kind: "http-error", status: answer.status };
     const action = await person.onPage({ url, status: answer.status, html });
     if (action.kind === "cancel") return { kind: "cancelled" };
+    cookies.navigateFrom(url);
     if (action.kind === "follow") {
       url = new URL(action.url, url).toString();
       answer = await send(url, { method: "GET" });

@@ -60,7 +60,7 @@ export function discoveryFetch(send: Fetch, user: string, discoveryUrl: string |
 export async function runDeviceFlow(options: FlowOptions): Promise<FlowResult> {
   const { recorder } = options;
   let label = "device: discovery";
-  const send: Fetch = discoveryFetch((request) => recorder.send(label, request, false), options.user, options.discoveryUrl);
+  const send: Fetch = discoveryFetch((request) => recorder.send(label, request), options.user, options.discoveryUrl);
   const captured: {
     discovery?: Captured<HttpAnswer>;
     firstEnroll?: Captured<HttpAnswer>;

@@ -1,7 +1,7 @@
 // Every request the check sends goes through here: it is recorded (for the report's sequence
 // diagram and the failures' evidence) with secrets masked — tokens, passwords, codes and the
-// profile's PKCS#12 password never reach a report — and the web session's cookies are kept per
-// origin, as a browser would.
+// profile's PKCS#12 password never reach a report. (The web session's cookies are the session's:
+// runtime/device.ts WebViewCookies.)
 import type { Fetch } from "../../generated/client.generated.ts";
 import { fetchFailureOf } from "../error-text.ts";
 import { maskSecret, maskText } from "./mask.ts";
@@ -48,8 +48,6 @@ export class Recorder {
   readonly exchanges: Exchange[] = [];
   readonly #base: Fetch;
   readonly #timeoutMs: number;
-  /** origin → cookie name → value. */
-  readonly #cookies = new Map<string, Map<string, string>>();
   #next = 1;
 
   constructor(options: RecorderOptions = {}) {
@@ -57,9 +55,9 @@ export class Recorder {
     this.#timeoutMs = options.timeoutMs ?? 15_000;
   }
 
-  /** A fetch whose exchanges are recorded under `label`; `cookies` keeps a browser's cookie jar. */
-  as(label: string, options: { readonly cookies?: boolean } = {}): Fetch {
-    return (request) => this.send(label, request, options.cookies ?? false);
+  /** A fetch whose exchanges are recorded under `label`. */
+  as(label: string): Fetch {
+    return (request) => this.send(label, request);
   }
 
   /** The id the next exchange will get (to point at what a probe is about to send). */
@@ -84,11 +82,11 @@ export class Recorder {
    * request's) is followed here hop by hop, so that every hop is recorded and an in-process fetch
    * (which follows nothing) behaves like the network's.
    */
-  async send(label: string, request: Request, cookies: boolean): Promise<Response> {
-    if (request.redirect !== "follow") return this.#sendOne(label, request, cookies);
+  async send(label: string, request: Request): Promise<Response> {
+    if (request.redirect !== "follow") return this.#sendOne(label, request);
     const body = request.body === null ? null : await request.arrayBuffer();
     let current = new Request(request, { redirect: "manual", ...(body === null ? {} : { body }) });
-    let response = await this.#sendOne(label, current, cookies);
+    let response = await this.#sendOne(label, current);
     for (let hop = 0; hop < 10; hop++) {
       const location = response.headers.get("location");
       if (response.status < 300 || response.status >= 400 || location === null) return response;
@@ -98,24 +96,14 @@ export class Recorder {
       const headers = new Headers(current.headers);
       if (!keepMethod) headers.delete("content-type");
       current = new Request(next, { method: keepMethod ? current.method : "GET", headers, redirect: "manual", ...(keepMethod && body !== null ? { body } : {}) });
-      response = await this.#sendOne(label, current, cookies);
+      response = await this.#sendOne(label, current);
     }
     return response;
   }
 
-  async #sendOne(label: string, request: Request, cookies: boolean): Promise<Response> {
+  async #sendOne(label: string, sent: Request): Promise<Response> {
     const id = this.#next++;
     const started = performance.now();
-    let sent = request;
-    const origin = new URL(request.url).origin;
-    if (cookies) {
-      const jar = this.#cookies.get(origin);
-      if (jar !== undefined && jar.size > 0) {
-        const headers = new Headers(request.headers);
-        headers.set("cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
-        sent = new Request(request, { headers });
-      }
-    }
     const requestBytes = sent.body === null ? new Uint8Array() : new Uint8Array(await sent.clone().arrayBuffer());
     const shownRequest = {
       method: sent.method,
@@ -132,7 +120,6 @@ export class Recorder {
       throw error;
     }
     const bytes = new Uint8Array(await response.arrayBuffer());
-    if (cookies) this.#keepCookies(origin, response.headers);
     this.exchanges.push({
       id,
       label,
@@ -146,26 +133,5 @@ export class Recorder {
     const copy = new Response(nullBody ? null : bytes, init);
     Object.defineProperty(copy, "url", { value: response.url || sent.url });
     return copy;
-  }
-
-  #keepCookies(origin: string, headers: Headers): void {
-    const setCookies = typeof headers.getSetCookie === "function" ? headers.getSetCookie() : [];
-    if (setCookies.length === 0) return;
-    const jar = this.#cookies.get(origin) ?? new Map<string, string>();
-    for (const line of setCookies) {
-      const [pair] = line.split(";");
-      const eq = pair?.indexOf("=") ?? -1;
-      if (pair === undefined || eq <= 0) continue;
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      if (/max-age=0|expires=thu, 01 jan 1970/i.test(line)) jar.delete(name);
-      else jar.set(name, value);
-    }
-    this.#cookies.set(origin, jar);
-  }
-
-  /** The cookies kept for an origin (for the headless browser to start with). */
-  cookiesFor(origin: string): ReadonlyMap<string, string> {
-    return this.#cookies.get(origin) ?? new Map();
   }
 }

@@ -153,7 +153,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   const probe = async (label: string, request: Request): Promise<{ answer: HttpAnswer | null; id: number }> => {
     const id = recorder.nextId;
     try {
-      return { answer: await client.toAnswer(await recorder.send(label, request, false)), id };
+      return { answer: await client.toAnswer(await recorder.send(label, request)), id };
     } catch {
       return { answer: null, id };
     }

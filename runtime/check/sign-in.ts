@@ -6,6 +6,7 @@
 // "needs a person" with the page where it stopped, never as a failure.
 import type { Fetch } from "../../generated/client.generated.ts";
 import { messageOf } from "../error-text.ts";
+import { WebViewCookies } from "../device.ts";
 import type { Recorder } from "./recorder.ts";
 
 export type SignInOutcome =
@@ -148,7 +149,14 @@ function isCallback(location: string, scheme: string): boolean {
 
 /** A web authentication session over plain HTTP (forms, redirects, cookies), the person played by planForm. */
 export async function signInWithForms(options: SignInOptions): Promise<SignInOutcome | { readonly kind: "needs-script"; readonly url: string }> {
-  const send: Fetch = options.recorder.as(options.label, { cookies: true });
+  const recorded: Fetch = options.recorder.as(options.label);
+  // A web view's cookies (Domain, Path, Secure, expiry, SameSite across the person's navigations).
+  const cookies = new WebViewCookies();
+  const send: Fetch = async (request) => {
+    const response = await recorded(cookies.attach(request));
+    cookies.keep(request.url, response);
+    return response;
+  };
   let url = options.startUrl;
   let response = await send(new Request(url, { redirect: "manual" }));
   let submitted = 0;
@@ -170,6 +178,7 @@ export async function signInWithForms(options: SignInOptions): Promise<SignInOut
     if (plan.kind === "none") return { kind: "needs-person", why: "the page has no form to fill", url };
     if (plan.kind === "needs-person") return { kind: "needs-person", why: plan.why, url };
     submitted++;
+    cookies.navigateFrom(url);
     const target = new URL(plan.form.action === "" ? url : plan.form.action, url);
     const body = new URLSearchParams(plan.values);
     if (plan.form.method === "GET") {

@@ -1,7 +1,9 @@
 // The web authentication session's cookie jar (runtime/device.ts CookieJar), against RFC 6265
-// §5.2–5.4 and the RFC 6265bis prefixes: what a browser would send back, to which host and path.
+// §5.2–5.4 and RFC 6265bis (prefixes, SameSite): what a browser would send back, to which host and
+// path, on which navigation; and the session's same-site judgement across two sites.
 import { describe, expect, it } from "vitest";
-import { CookieJar } from "../../runtime/device.ts";
+import { CookieJar, siteOf, webAuthenticationSession, type Person } from "../../runtime/device.ts";
+import { twoSiteSignIn, twoSiteStartUrl } from "../support/two-sites.ts";
 
 const at = (url: string) => new URL(url);
 
@@ -80,5 +82,41 @@ describe("CookieJar", () => {
     ]);
     expect(jar.header(at("https://a.example/"))).toBe("s=1; __Secure-ok=1; __Host-ok=1");
     expect(jar.header(at("http://a.example/"))).toBeNull();
+  });
+
+  it("SameSite: Strict only on same-site requests, Lax also on cross-site GETs, None or no attribute (Safari's default) always", () => {
+    const jar = new CookieJar();
+    jar.store(at("https://mdm.example.com/"), ["s=1; SameSite=Strict; Path=/", "l=1; SameSite=lax; Path=/", "n=1; SameSite=None; Secure; Path=/", "d=1; Path=/", "odd=1; SameSite=sometimes; Path=/"]);
+    const url = at("https://mdm.example.com/callback");
+    expect(jar.header(url)).toBe("s=1; l=1; n=1; d=1; odd=1");
+    expect(jar.header(url, { sameSite: true, method: "POST" })).toBe("s=1; l=1; n=1; d=1; odd=1");
+    expect(jar.header(url, { sameSite: false, method: "GET" })).toBe("l=1; n=1; d=1; odd=1");
+    expect(jar.header(url, { sameSite: false, method: "POST" })).toBe("n=1; d=1; odd=1");
+  });
+});
+
+describe("siteOf", () => {
+  it("is the scheme and the last two labels of a name, or the whole host for an IP address or a single label", () => {
+    expect(siteOf(at("https://login.example.com:8443/x"))).toBe("https://example.com");
+    expect(siteOf(at("https://example.com/"))).toBe("https://example.com");
+    expect(siteOf(at("http://example.com/"))).toBe("http://example.com");
+    expect(siteOf(at("http://127.0.0.1:3000/"))).toBe("http://127.0.0.1");
+    expect(siteOf(at("http://localhost:3000/"))).toBe("http://localhost");
+  });
+});
+
+describe("the web authentication session's same-site judgement", () => {
+  async function roundTrip(attributes: string): Promise<string> {
+    const person: Person = { onPage: () => ({ kind: "submit", action: "/login", fields: { username: "alice", password: "x" } }) };
+    const outcome = await webAuthenticationSession(twoSiteSignIn(attributes), person, twoSiteStartUrl);
+    if (outcome.kind !== "callback") throw new Error(`expected the callback, got ${outcome.kind}`);
+    return new URL(outcome.url).searchParams.get("ok") ?? "";
+  }
+
+  it("a Strict cookie does not come back on the provider's cross-site redirect to the callback (as in Safari); Lax and None do", async () => {
+    expect(await roundTrip("SameSite=Strict")).toBe("0");
+    expect(await roundTrip("SameSite=Lax")).toBe("1");
+    expect(await roundTrip("SameSite=None")).toBe("1");
+    expect(await roundTrip("")).toBe("1");
   });
 });
