@@ -83,6 +83,14 @@ export interface CookieRequest {
   readonly method: "GET" | "POST";
 }
 
+/** An IPv4 or bracketed IPv6 host (URL.hostname's forms): Domain never widens it (RFC 6265 §5.1.3). */
+const isIpHost = (host: string): boolean => host.startsWith("[") || /^\d+\.\d+\.\d+\.\d+$/.test(host);
+
+/** RFC 6265 §5.1.3: the host is the domain, or a name under it (never for an IP address). */
+function domainMatches(host: string, domain: string): boolean {
+  return host === domain || (!isIpHost(host) && host.endsWith(`.${domain}`));
+}
+
 /**
  * A URL's site, schemeful: the scheme and, for want of a public suffix list, the host's last two
  * labels (the host itself for an IP address or a single label). `a.example.co.uk` and
@@ -92,14 +100,6 @@ export function siteOf(url: URL): string {
   const host = url.hostname.toLowerCase();
   const labels = host.split(".");
   return `${url.protocol}//${isIpHost(host) || labels.length <= 2 ? host : labels.slice(-2).join(".")}`;
-}
-
-/** An IPv4 or bracketed IPv6 host (URL.hostname's forms): Domain never widens it (RFC 6265 §5.1.3). */
-const isIpHost = (host: string): boolean => host.startsWith("[") || /^\d+\.\d+\.\d+\.\d+$/.test(host);
-
-/** RFC 6265 §5.1.3: the host is the domain, or a name under it (never for an IP address). */
-function domainMatches(host: string, domain: string): boolean {
-  return host === domain || (!isIpHost(host) && host.endsWith(`.${domain}`));
 }
 
 /**
