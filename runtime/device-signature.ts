@@ -1,6 +1,8 @@
 // Device-signature verification of enroll bodies (ENROLL-1: the device signs the body with its
 // built-in identity). The body is a CMS SignedData with attached content (PROTOCOL.md §2); this
-// checks, over WebCrypto only (the same on Node and Deno):
+// checks, with node:crypto's synchronous one-shot functions (Node and Deno both have them; WebCrypto's
+// asynchronous jobs cost more than the cryptography: ≈ 170 against ≈ 30 µs for an RSA-2048 key
+// import and verification in process):
 //
 //   1. it is CMS SignedData (BER or DER, read by spec/cms.ts) with attached content;
 //   2. the first signer's messageDigest attribute is the digest of the content, and its contentType
@@ -27,8 +29,8 @@
 // equal the one inside tbsCertificate (RFC 5280 §4.1.1.2), byte for byte.
 //
 // Algorithms: digests SHA-1, SHA-256, SHA-384, SHA-512; RSA PKCS#1 v1.5 (rsaEncryption or
-// shaNWithRSAEncryption) and ECDSA on P-256, P-384, P-521 (DER signatures, converted to the raw
-// r||s WebCrypto wants). As OpenSSL does, the CMS signature is checked with the hash named by the
+// shaNWithRSAEncryption) and ECDSA on P-256, P-384, P-521 (DER signatures, checked and converted to
+// the raw r||s of IEEE P1363). As OpenSSL does, the CMS signature is checked with the hash named by the
 // signer's digestAlgorithm; the signatureAlgorithm only says RSA or ECDSA. Certificate links use
 // the hash of the certificate's own signatureAlgorithm. RSA-PSS and EdDSA are unsupported.
 //
@@ -45,10 +47,11 @@
 // Cost: the work shared by every device (parsing the intermediates and anchors, importing their
 // keys, checking the links between them) is cached by the certificates' exact DER bytes, so a
 // body costs its parse, one digest, one key import (the signer's) and two RSA/ECDSA verifications
-// (the body, and the signer's certificate), the crypto running concurrently. The signer's own
+// (the body, and the signer's certificate). The signer's own
 // certificate is never cached: a bench repeating one body measures what a new device costs.
 import { parseCertificate, parseSignedData, signerKey, type CertificateInfo, type CmsSigner, type SignedDataInfo } from "../spec/cms.ts";
-import { arrayBufferBacked } from "./crypto.ts";
+import { Buffer } from "node:buffer";
+import { createHash, createPublicKey, verify as verifyNode, type JsonWebKey, type KeyObject } from "node:crypto";
 import { err, ok, type Result } from "../spec/result.ts";
 
 export interface TrustAnchor {
@@ -267,14 +270,11 @@ export async function verifySignedContent(sd: SignedDataInfo, content: Uint8Arra
     return fail("signature.bad-signature", `signatureAlgorithm ${signer.signatureAlgorithm} does not fit the signer's ${leafKey.value.family} key`);
   }
 
-  // The three checks run concurrently (WebCrypto work is asynchronous); failures are reported in
-  // the order of the comment at the top: digest, signature, chain.
+  // Failures are reported in the order of the comment at the top: digest, signature, chain.
   const signed = signer.signedAttributes ?? content;
-  const [digestOk, signatureOk, chain] = await Promise.all([
-    signer.messageDigest === undefined ? Promise.resolve(true) : digestMatches(hash, content, signer.messageDigest),
-    verifySignature(leafKey.value, leaf.info.subjectPublicKeyInfo, hash, signer, signed),
-    chainToAnchor(leaf, pool, prepare(trust)),
-  ]);
+  const digestOk = signer.messageDigest === undefined || digestMatches(hash, content, signer.messageDigest);
+  const signatureOk = verifySignature(leafKey.value, leaf.info.subjectPublicKeyInfo, signer, hash, signed);
+  const chain = chainToAnchor(leaf, pool, prepare(trust));
   if (!digestOk) return fail("signature.digest-mismatch", `messageDigest is not the ${hash} digest of the content`);
   if (!signatureOk.ok) return signatureOk;
   if (!chain.ok) return chain;
@@ -294,18 +294,21 @@ export async function verifySignedContent(sd: SignedDataInfo, content: Uint8Arra
   });
 }
 
-async function digestMatches(hash: HashName, content: Uint8Array, expected: Uint8Array): Promise<boolean> {
-  const d = new Uint8Array(await crypto.subtle.digest(hash, buffer(content)));
+/** node:crypto's name of a hash. */
+const nodeHash: Readonly<Record<HashName, string>> = { "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512" };
+
+function digestMatches(hash: HashName, content: Uint8Array, expected: Uint8Array): boolean {
+  const d = createHash(nodeHash[hash]).update(content).digest();
   if (d.length !== expected.length) return false;
   let diff = 0;
   for (let i = 0; i < d.length; i++) diff |= (d[i] ?? 0) ^ (expected[i] ?? 0);
   return diff === 0;
 }
 
-async function verifySignature(keyAlg: KeyAlgorithmInfo, spki: Uint8Array, hash: HashName, signer: CmsSigner, signed: Uint8Array): Promise<Result<true, SignatureError>> {
-  const key = await importKey(keyAlg, spki, hash);
+function verifySignature(keyAlg: KeyAlgorithmInfo, spki: Uint8Array, signer: CmsSigner, hash: HashName, signed: Uint8Array): Result<true, SignatureError> {
+  const key = importKey(keyAlg, spki);
   if (key === undefined) return fail("signature.bad-signature", `the signer's ${keyAlg.family} public key cannot be imported`);
-  const good = await verifyWith(key, keyAlg, hash, signer.signature, signed);
+  const good = verifyWith(key, keyAlg, hash, signer.signature, signed);
   return good ? ok(true) : fail("signature.bad-signature", `the ${hash} ${keyAlg.family} signature does not verify with the signer certificate's key`);
 }
 
@@ -356,7 +359,7 @@ function worse(a: Failure | undefined, b: Failure): Failure {
  * anchor whose subject is the certificate's issuer, not already on the path) must have signed the
  * certificate. A broken link is reported over a path that merely ends nowhere.
  */
-async function chainToAnchor(cert: Cert, pool: readonly Cert[], trust: PreparedTrust, path: Cert[] = [cert], visited: Cert[] = [cert]): Promise<ChainResult> {
+function chainToAnchor(cert: Cert, pool: readonly Cert[], trust: PreparedTrust, path: Cert[] = [cert], visited: Cert[] = [cert]): ChainResult {
   const anchor = trust.anchors.find((a) => sameCert(a.cert, cert));
   if (anchor !== undefined) return ok({ anchor: anchor.label, path });
   if (path.length >= maxChainLength) return fail("signature.untrusted-signer", `no anchor within ${maxChainLength} certificates`);
@@ -370,13 +373,13 @@ async function chainToAnchor(cert: Cert, pool: readonly Cert[], trust: PreparedT
   }
   let failure: Failure | undefined;
   for (const issuer of candidates) {
-    const link = await verifyLink(cert, issuer, path.length > 1);
+    const link = verifyLink(cert, issuer, path.length > 1);
     if (!link.ok) {
       failure = worse(failure, link);
       continue;
     }
     visited.push(issuer);
-    const rest = await chainToAnchor(issuer, pool, trust, [...path, issuer], visited);
+    const rest = chainToAnchor(issuer, pool, trust, [...path, issuer], visited);
     if (rest.ok) return rest;
     failure = worse(failure, rest);
   }
@@ -384,7 +387,7 @@ async function chainToAnchor(cert: Cert, pool: readonly Cert[], trust: PreparedT
 }
 
 /** Does `issuer`'s key verify `child`'s signature over its tbsCertificate? */
-async function verifyLink(child: Cert, issuer: Cert, cacheable: boolean): Promise<Result<true, SignatureError>> {
+function verifyLink(child: Cert, issuer: Cert, cacheable: boolean): Result<true, SignatureError> {
   const link = [child.der, issuer.der];
   const linkKey = `${child.key}|${issuer.key}`;
   if (cacheable && verifiedLinks.get(linkKey, link) === true) return ok(true);
@@ -397,9 +400,9 @@ async function verifyLink(child: Cert, issuer: Cert, cacheable: boolean): Promis
   if (!keyAlg.ok) return keyAlg;
   const broken = fail("signature.chain-broken", `the signature of "${child.info.subject}" does not verify with the key of "${issuer.info.subject}"`);
   if (keyAlg.value.family !== alg.family) return broken;
-  const key = await importKey(keyAlg.value, issuer.info.subjectPublicKeyInfo, alg.hash, issuer);
+  const key = importKey(keyAlg.value, issuer.info.subjectPublicKeyInfo, issuer);
   if (key === undefined) return fail("signature.chain-broken", `the key of "${issuer.info.subject}" cannot be imported`);
-  if (!(await verifyWith(key, keyAlg.value, alg.hash, child.info.signature, child.info.tbsCertificate))) return broken;
+  if (!verifyWith(key, keyAlg.value, alg.hash, child.info.signature, child.info.tbsCertificate)) return broken;
   if (cacheable) verifiedLinks.set(linkKey, link, true);
   parsedCertificates.set(issuer.key, [issuer.der], issuer.info);
   return ok(true);
@@ -438,35 +441,35 @@ function spkiAlgorithm(spki: Uint8Array): Result<KeyAlgorithmInfo, SignatureErro
 }
 
 /**
- * Imports a public key for verification; undefined when WebCrypto refuses it. Keys go in as JWK
- * when they can: on Node (OpenSSL 3) importing an SPKI costs about 150 µs and the same key as a
- * JWK about 25 µs. SPKI is the fallback (e.g. a compressed EC point). `cacheAs`: the issuer or
- * anchor certificate whose key this is, to keep the import.
+ * A public key for verification; undefined when it is refused. Keys go in as JWK when they can:
+ * with OpenSSL 3 parsing an SPKI costs several times as much as the same key as a JWK. SPKI is the
+ * fallback (e.g. a compressed EC point). `cacheAs`: the issuer or anchor certificate whose key this
+ * is, to keep it.
  */
-function importKey(alg: KeyAlgorithmInfo, spki: Uint8Array, hash: HashName, cacheAs?: Cert): Promise<CryptoKey | undefined> {
-  const params = alg.family === "ECDSA" ? { name: "ECDSA", namedCurve: alg.curve?.name ?? "" } : { name: alg.family, hash };
-  const load = async (): Promise<CryptoKey | undefined> => {
+function importKey(alg: KeyAlgorithmInfo, spki: Uint8Array, cacheAs?: Cert): KeyObject | undefined {
+  const load = (): KeyObject | undefined => {
     const jwk = toJwk(alg);
     if (jwk !== undefined) {
       try {
-        return await crypto.subtle.importKey("jwk", jwk, params, false, ["verify"]);
+        return createPublicKey({ key: jwk, format: "jwk" });
       } catch {
         // fall through to SPKI, which judges the key itself
       }
     }
     try {
-      return await crypto.subtle.importKey("spki", buffer(spki), params, false, ["verify"]);
+      const key = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
+      return key.asymmetricKeyType === (alg.family === "ECDSA" ? "ec" : "rsa") ? key : undefined;
     } catch {
       return undefined;
     }
   };
   if (cacheAs === undefined) return load();
-  const key = `${alg.family === "ECDSA" ? "ECDSA" : hash}|${cacheAs.key}`;
+  const key = `${alg.family}|${cacheAs.key}`;
   const known = issuerKeys.get(key, [cacheAs.der]);
   if (known !== undefined) return known;
-  const p = load();
-  issuerKeys.set(key, [cacheAs.der], p);
-  return p;
+  const loaded = load();
+  issuerKeys.set(key, [cacheAs.der], loaded);
+  return loaded;
 }
 
 function toJwk(alg: KeyAlgorithmInfo): JsonWebKey | undefined {
@@ -493,10 +496,9 @@ function toJwk(alg: KeyAlgorithmInfo): JsonWebKey | undefined {
   return { kty: "RSA", n: base64url(modulus), e: base64url(exponent) };
 }
 
-// Caches shared by every device: parsed issuer and anchor certificates, their imported keys (by
-// certificate and hash: WebCrypto binds an RSA key to one hash), and verified links between
-// non-signer certificates. Keyed by a hash of the exact DER and confirmed by comparing the bytes,
-// so a collision is only a miss. Bounded; the most recently used stay.
+// Caches shared by every device: parsed issuer and anchor certificates, their imported keys, and
+// verified links between non-signer certificates. Keyed by a hash of the exact DER and confirmed by
+// comparing the bytes, so a collision is only a miss. Bounded; the most recently used stay.
 class ExactCache<V> {
   readonly #entries = new Map<string, { readonly parts: readonly Uint8Array[]; readonly value: V }>();
   constructor(readonly limit: number) {}
@@ -519,18 +521,18 @@ class ExactCache<V> {
   }
 }
 
-const issuerKeys = new ExactCache<Promise<CryptoKey | undefined>>(256);
+const issuerKeys = new ExactCache<KeyObject | undefined>(256);
 const verifiedLinks = new ExactCache<true>(256);
 const parsedCertificates = new ExactCache<Cert["info"]>(256);
 
-async function verifyWith(key: CryptoKey, alg: KeyAlgorithmInfo, hash: HashName, signature: Uint8Array, data: Uint8Array): Promise<boolean> {
+function verifyWith(key: KeyObject, alg: KeyAlgorithmInfo, hash: HashName, signature: Uint8Array, data: Uint8Array): boolean {
   try {
     if (alg.family === "ECDSA") {
       const raw = ecdsaSignatureToRaw(signature, alg.curve?.size ?? 0);
       if (raw === undefined) return false;
-      return await crypto.subtle.verify({ name: "ECDSA", hash }, key, buffer(raw), buffer(data));
+      return verifyNode(nodeHash[hash], data, { key, dsaEncoding: "ieee-p1363" }, raw);
     }
-    return await crypto.subtle.verify({ name: "RSASSA-PKCS1-v1_5" }, key, buffer(signature), buffer(data));
+    return verifyNode(nodeHash[hash], data, key, signature);
   } catch {
     return false;
   }
@@ -538,7 +540,7 @@ async function verifyWith(key: CryptoKey, alg: KeyAlgorithmInfo, hash: HashName,
 
 /**
  * An ECDSA signature as X.509 and CMS carry it (DER `SEQUENCE { r INTEGER, s INTEGER }`) to the
- * raw `r || s` of `size` bytes each that WebCrypto verifies; undefined when it is not that.
+ * raw `r || s` of `size` bytes each (IEEE P1363) that is verified; undefined when it is not that.
  */
 export function ecdsaSignatureToRaw(der: Uint8Array, size: number): Uint8Array | undefined {
   const top = tlv(der, 0, der.length);
@@ -604,11 +606,6 @@ function base64url(bytes: Uint8Array): string {
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-/** WebCrypto takes ArrayBuffer-backed views. */
-function buffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return arrayBufferBacked(bytes) ? bytes : new Uint8Array(bytes);
 }
 
 /** A DER element's tag, where its content starts and where it ends (offsets into its buffer). */
