@@ -30,6 +30,7 @@ import {
   SignerInfo,
   SignerInfos,
 } from "@peculiar/asn1-cms";
+import { createHash } from "node:crypto";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import { Certificate } from "@peculiar/asn1-x509";
 import forge from "node-forge";
@@ -83,9 +84,9 @@ export async function verifyMdmSignature(body: Uint8Array, header: string | null
   }
 }
 
-/** Lowercase hex SHA-256 of a certificate's DER: how an enrollment pins its identity. */
+/** Lowercase hex SHA-256 of a certificate's DER: how an enrollment pins its identity (node:crypto, as the verification: no WebCrypto job per request). */
 export async function certificateFingerprint(der: Uint8Array): Promise<string> {
-  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", arrayBacked(der))));
+  return createHash("sha256").update(der).digest("hex");
 }
 
 export interface MdmIdentity {
@@ -367,12 +368,6 @@ function derElement(tag: number, parts: readonly Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
-}
-
-function hex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
 }
 
 function base64(bytes: Uint8Array): string {
