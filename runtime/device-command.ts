@@ -44,7 +44,7 @@ import { signInPerson, type Credentials } from "./person.ts";
 import { consoleIo, type Io } from "./serve.ts";
 import { issueDeviceIdentity, signEnrollBody } from "./test-device-ca.ts";
 import { fetchFailureOf, messageOf } from "./error-text.ts";
-import { commandFlags } from "./command-flags.ts";
+import { commandFlags, deviceAccountFlags, deviceAccountOf, devicePassword } from "./command-flags.ts";
 
 export const deviceUsage = `Usage: adenroll device --user USER@DOMAIN [--password PW | --password-stdin] [options]
 
@@ -109,11 +109,7 @@ export interface StayOptions {
 /** Runs `adenroll device` with its arguments; returns the exit code. */
 export async function runDeviceCommand(argv: readonly string[], io: Io = consoleIo, stdin: () => Promise<string> = readStdinLine): Promise<number> {
   const parsed = commandFlags("device", deviceUsage, argv, {
-    user: { type: "string" },
-    password: { type: "string" },
-    "password-stdin": { type: "boolean" },
-    server: { type: "string" },
-    "discovery-url": { type: "string" },
+    ...deviceAccountFlags,
     "model-family": { type: "string", default: "iPhone" },
     data: { type: "string", default: defaultDataDir },
     "device-ca": { type: "string" },
@@ -126,23 +122,16 @@ export async function runDeviceCommand(argv: readonly string[], io: Io = console
   }, io);
   if ("exit" in parsed) return parsed.exit;
   const { values: flags, usage } = parsed;
-  if (flags.user === undefined) return usage("--user is required");
+  const account = deviceAccountOf(flags);
+  if (typeof account === "string") return usage(account);
+  const { user, discoveryUrl: target } = account;
   const family = ModelFamily.safeParse(flags["model-family"]);
   if (!family.success) return usage(`--model-family must be one of ${ModelFamily.options.join(", ")}`);
-  if (flags.password !== undefined && flags["password-stdin"] === true) return usage("give --password or --password-stdin, not both");
-  const target = flags["discovery-url"] ?? (flags.server === undefined ? undefined : new URL(wellKnownPath, flags.server).toString());
-  for (const [name, value] of [["--server", flags.server], ["--discovery-url", flags["discovery-url"]]] as const) {
-    if (value !== undefined && !/^https?:$/.test(URL.parse(value)?.protocol ?? "")) return usage(`${name} must be an http(s) URL`);
-  }
   const stay = stayOptionsOf(flags);
   if (typeof stay === "string") return usage(stay);
 
-  let password = flags.password;
-  if (password === undefined) {
-    if (flags["password-stdin"] !== true && process.stdin.isTTY !== true) return usage("--password or --password-stdin is required");
-    if (process.stdin.isTTY === true) process.stderr.write(`Password for ${flags.user}: `);
-    password = await stdin();
-  }
+  const password = await devicePassword(flags, user, stdin, "--password or --password-stdin is required");
+  if (typeof password !== "string") return usage(password.missing);
 
   let enrollBody: Uint8Array;
   let bodyNote: string;
@@ -169,7 +158,7 @@ export async function runDeviceCommand(argv: readonly string[], io: Io = console
   }
   return runDevice(
     {
-      user: flags.user,
+      user,
       password,
       modelFamily: family.data,
       ...(target === undefined ? {} : { discoveryUrl: target }),

@@ -3,16 +3,15 @@
 // 2 for bad flags.
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import process from "node:process";
 import type { Fetch } from "../../generated/client.generated.ts";
-import { ModelFamily, splitUserIdentifier, wellKnownPath } from "../../spec/index.ts";
+import { ModelFamily } from "../../spec/index.ts";
 import { defaultDataDir, readTestDeviceCaFile, testDeviceCaFileName } from "../data-folder.ts";
 import { readStdinLine } from "../device-command.ts";
 import { messageOf } from "../error-text.ts";
 import { consoleIo, type Io } from "../serve.ts";
 import { htmlReport, jsonReport, mermaidBundle, textReport } from "./report.ts";
 import { deviceEnrollBody, runCheck, type CheckOptions } from "./run.ts";
-import { commandFlags } from "../command-flags.ts";
+import { commandFlags, deviceAccountFlags, deviceAccountOf, devicePassword } from "../command-flags.ts";
 
 export const checkUsage = `Usage: adenroll check --user USER@DOMAIN [--password PW | --password-stdin] [options]
 
@@ -49,11 +48,7 @@ Options:
 /** Runs `adenroll check`; `fetch` replaces the network (tests run it against a server in process). */
 export async function runCheckCommand(argv: readonly string[], io: Io = consoleIo, stdin: () => Promise<string> = readStdinLine, fetch?: Fetch): Promise<number> {
   const parsed = commandFlags("check", checkUsage, argv, {
-    user: { type: "string" },
-    password: { type: "string" },
-    "password-stdin": { type: "boolean" },
-    server: { type: "string" },
-    "discovery-url": { type: "string" },
+    ...deviceAccountFlags,
     auth: { type: "string" },
     token: { type: "string" },
     browser: { type: "boolean" },
@@ -75,28 +70,23 @@ export async function runCheckCommand(argv: readonly string[], io: Io = consoleI
   }, io);
   if ("exit" in parsed) return parsed.exit;
   const { values: flags, usage } = parsed;
-  if (flags.user === undefined) return usage("--user is required");
-  if (!splitUserIdentifier(flags.user).ok) return usage("--user must be user@domain with a fully qualified domain");
+  const account = deviceAccountOf(flags);
+  if (typeof account === "string") return usage(account);
   const family = ModelFamily.safeParse(flags["model-family"]);
   if (!family.success) return usage(`--model-family must be one of ${ModelFamily.options.join(", ")}`);
   if (flags.auth !== undefined && flags.auth !== "simple" && flags.auth !== "oauth2") return usage("--auth must be simple or oauth2");
-  if (flags.password !== undefined && flags["password-stdin"] === true) return usage("give --password or --password-stdin, not both");
   if (flags.browser === true && flags["no-browser"] === true) return usage("give --browser or --no-browser, not both");
-  for (const [name, value] of [["--server", flags.server], ["--discovery-url", flags["discovery-url"]], ["--mdm-origin", flags["mdm-origin"]]] as const) {
-    if (value !== undefined && !/^https?:$/.test(URL.parse(value)?.protocol ?? "")) return usage(`${name} must be an http(s) URL`);
-  }
+  const mdmOrigin = flags["mdm-origin"];
+  if (mdmOrigin !== undefined && !/^https?:$/.test(URL.parse(mdmOrigin)?.protocol ?? "")) return usage("--mdm-origin must be an http(s) URL");
   const fuzzRuns = flags.fuzz === undefined ? undefined : Number(flags.fuzz);
   if (fuzzRuns !== undefined && !(Number.isInteger(fuzzRuns) && fuzzRuns >= 1 && fuzzRuns <= 1_000_000)) return usage("--fuzz must be a whole number of runs per step (1–1000000)");
   const seed = flags.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(flags.seed);
   if (!Number.isInteger(seed)) return usage("--seed must be an integer");
-  const discoveryUrl = flags["discovery-url"] ?? (flags.server === undefined ? undefined : new URL(wellKnownPath, flags.server).toString());
+  const { user, discoveryUrl } = account;
 
-  let password = flags.password ?? "";
-  if (flags.password === undefined && flags.token === undefined) {
-    if (flags["password-stdin"] !== true && process.stdin.isTTY !== true) return usage("--password, --password-stdin or --token is required");
-    if (process.stdin.isTTY === true) process.stderr.write(`Password for ${flags.user}: `);
-    password = await stdin();
-  }
+  // A token got by hand stands in for the sign-in, and so for the password.
+  const password = flags.token !== undefined && flags.password === undefined ? "" : await devicePassword(flags, user, stdin, "--password, --password-stdin or --token is required");
+  if (typeof password !== "string") return usage(password.missing);
 
   let device: CheckOptions["device"];
   try {
@@ -121,7 +111,7 @@ export async function runCheckCommand(argv: readonly string[], io: Io = consoleI
   let report;
   try {
     report = await runCheck({
-      user: flags.user,
+      user,
       password,
       ...(discoveryUrl === undefined ? {} : { discoveryUrl }),
       ...(flags.auth === "simple" || flags.auth === "oauth2" ? { auth: flags.auth } : {}),
