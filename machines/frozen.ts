@@ -3,17 +3,6 @@
 // objects, arrays, primitives): their own enumerable string keys are all they hold, so Object.keys
 // is enough (and a tenth of Reflect.ownKeys's cost, on every check-in and refresh).
 
-/** Equality of JSON-like values (plain objects, arrays, primitives): same keys, same values; key order aside. */
-export function plainEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  for (const key of keys) if (!Object.hasOwn(b, key) || !plainEqual(Reflect.get(a, key), Reflect.get(b, key))) return false;
-  return true;
-}
-
 /** Whether `value` and everything it holds is frozen (so it can never change). */
 export function isDeepFrozen(value: unknown): boolean {
   if (typeof value !== "object" || value === null) return typeof value !== "function";

@@ -14,7 +14,7 @@
 // may differ: the replayed guards judge them.
 import { createActor, type ActorScope } from "xstate";
 import type { z } from "zod";
-import { deepFreeze, frozenCopy, isDeepFrozen, plainEqual } from "./frozen.ts";
+import { deepFreeze, frozenCopy, isDeepFrozen } from "./frozen.ts";
 import { EnrollmentRecord, toRecord } from "./server-store.ts";
 import { serverMachine, type ServerContext, type ServerEvent } from "./server.machine.ts";
 
@@ -202,3 +202,15 @@ export function readEnrollmentRecord(found: unknown): z.ZodSafeParseResult<Enrol
 function isEnrollmentRecord(found: object, parsed: EnrollmentRecord): found is EnrollmentRecord {
   return plainEqual(found, parsed);
 }
+
+/** Equality of JSON-like values (plain objects, arrays, primitives): same keys, same values. */
+function plainEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) if (!Object.hasOwn(b, key) || !plainEqual(Reflect.get(a, key), Reflect.get(b, key))) return false;
+  return true;
+}
+

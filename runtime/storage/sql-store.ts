@@ -17,7 +17,7 @@
 // read back is parsed with Zod and checked against its own lookup columns before it is trusted.
 import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import { z } from "zod";
-import { EnrollmentRecord, lookupTokenHash, plainEqual, type EnrollmentLocator } from "../../machines/index.ts";
+import { EnrollmentRecord, lookupTokenHash, type EnrollmentLocator } from "../../machines/index.ts";
 import {
   AuditEntry,
   UntrustedRecordError,
@@ -33,6 +33,7 @@ import {
   type UserEntry,
   type UserStore,
 } from "./roles.ts";
+import { jsonEqual } from "./enrollment-cache.ts";
 import type { Database } from "./schema.ts";
 import { SqlMdmStore } from "./mdm-store.ts";
 import { SqlOAuthStore } from "./oauth-store.ts";
@@ -155,7 +156,7 @@ class SqlEnrollments implements Enrollments {
     if (existing !== undefined) {
       // Nothing changed (a device enrolling again and challenged again, say): no write, so updated_at
       // keeps saying when the enrollment last changed. The row was trusted: its lookup columns are its context's.
-      if (existing.state === save.state && plainEqual(existing.context, JSON.parse(JSON.stringify(context)))) return;
+      if (existing.state === save.state && jsonEqual(existing.context, context)) return;
       await trx.updateTable(ENROLLMENTS).set(values).where("id", "=", existing.id).execute();
       return;
     }
